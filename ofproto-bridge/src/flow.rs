@@ -1,0 +1,158 @@
+//! The flow key: every header field a packet can be matched on, in one fixed-layout struct.
+//!
+//! A [`Flow`] is filled by the datapath's packet parser and read by the classifier and by
+//! translation. The same struct doubles as a mask (a set bit means "this bit is significant"),
+//! which is how a [`crate::Match`] and a megaflow mask are represented. The layout has no
+//! padding and is a whole number of 64-bit words, so masked comparison and hashing can work
+//! word by word ([`Flow::words`]).
+//!
+//! Integers are stored in host order (`nw_src` is the address as a number, so `10.0.0.1` is
+//! `0x0a000001`); MAC and IPv6 addresses are stored as their wire bytes.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Number of 64-bit words in a [`Flow`].
+pub const FLOW_WORDS: usize = 16;
+
+/// `dl_type` of a frame without an Ethertype (802.3 with LLC), as Open vSwitch records it.
+pub const DL_TYPE_NONE: u16 = 0x05ff;
+/// Bit set in a VLAN TCI field when the tag is present (OpenFlow's `OFPVID_PRESENT`).
+pub const VLAN_CFI: u16 = 0x1000;
+/// Mask of the VLAN ID within a TCI.
+pub const VLAN_VID_MASK: u16 = 0x0fff;
+/// Mask of the priority code point within a TCI.
+pub const VLAN_PCP_MASK: u16 = 0xe000;
+/// Shift of the priority code point within a TCI.
+pub const VLAN_PCP_SHIFT: u16 = 13;
+/// `nw_frag` bit: the packet is an IP fragment.
+pub const FRAG_ANY: u8 = 1;
+/// `nw_frag` bit: the packet is a non-first IP fragment (no L4 header).
+pub const FRAG_LATER: u8 = 2;
+/// Maximum number of VLAN tags the flow key records.
+pub const MAX_VLAN_HEADERS: usize = 2;
+
+/// One VLAN tag as recorded in the flow key; `tci` has [`VLAN_CFI`] set when the tag exists.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug, Pod, Zeroable)]
+pub struct Vlan {
+    /// Tag protocol identifier (0x8100 or 0x88a8).
+    pub tpid: u16,
+    /// Tag control information, with [`VLAN_CFI`] set when the tag is present.
+    pub tci: u16,
+}
+
+/// The flow key (also used as a mask). See the module documentation.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug, Pod, Zeroable)]
+pub struct Flow {
+    /// OpenFlow metadata register.
+    pub metadata: u64,
+    /// Ingress OpenFlow port.
+    pub in_port: u32,
+    /// Datapath recirculation id (0 for a packet's first pass).
+    pub recirc_id: u32,
+    /// Ethernet destination.
+    pub dl_dst: [u8; 6],
+    /// Ethernet source.
+    pub dl_src: [u8; 6],
+    /// Ethertype after the VLAN tags (or [`DL_TYPE_NONE`]).
+    pub dl_type: u16,
+    /// TCP flags (low 12 bits of the TCP header's offset/flags word).
+    pub tcp_flags: u16,
+    /// Up to two VLAN tags, outermost first.
+    pub vlans: [Vlan; MAX_VLAN_HEADERS],
+    /// Outermost MPLS label stack entry: label << 12 | tc << 9 | bos << 8 | ttl.
+    pub mpls_lse: u32,
+    /// IPv4 source, or ARP sender protocol address.
+    pub nw_src: u32,
+    /// IPv4 destination, or ARP target protocol address.
+    pub nw_dst: u32,
+    /// IPv6 flow label (20 bits).
+    pub ipv6_label: u32,
+    /// IPv6 source address.
+    pub ipv6_src: [u8; 16],
+    /// IPv6 destination address.
+    pub ipv6_dst: [u8; 16],
+    /// IPv6 neighbour discovery target address.
+    pub nd_target: [u8; 16],
+    /// ARP sender hardware address, or ND source link-layer address.
+    pub arp_sha: [u8; 6],
+    /// ARP target hardware address, or ND target link-layer address.
+    pub arp_tha: [u8; 6],
+    /// TCP/UDP/SCTP source port, or ICMP type.
+    pub tp_src: u16,
+    /// TCP/UDP/SCTP destination port, or ICMP code.
+    pub tp_dst: u16,
+    /// IP protocol, or the low 8 bits of the ARP opcode.
+    pub nw_proto: u8,
+    /// IP type of service byte: DSCP << 2 | ECN.
+    pub nw_tos: u8,
+    /// IP TTL or IPv6 hop limit.
+    pub nw_ttl: u8,
+    /// Fragment bits ([`FRAG_ANY`], [`FRAG_LATER`]).
+    pub nw_frag: u8,
+    /// Padding to a whole number of words; always zero.
+    pub pad: [u8; 4],
+}
+
+const _: () = assert!(std::mem::size_of::<Flow>() == FLOW_WORDS * 8);
+
+impl Flow {
+    /// The flow key viewed as 64-bit words, for masked comparison and hashing.
+    #[inline]
+    pub fn words(&self) -> &[u64; FLOW_WORDS] {
+        bytemuck::cast_ref(self)
+    }
+
+    /// Mutable word view of the flow key.
+    #[inline]
+    pub fn words_mut(&mut self) -> &mut [u64; FLOW_WORDS] {
+        bytemuck::cast_mut(self)
+    }
+
+    /// The key with every bit not set in `mask` cleared.
+    #[inline]
+    pub fn masked(&self, mask: &Flow) -> Flow {
+        let mut out = *self;
+        for (o, m) in out.words_mut().iter_mut().zip(mask.words()) {
+            *o &= m;
+        }
+        out
+    }
+
+    /// A mask with every bit set (an exact match).
+    pub fn exact_mask() -> Flow {
+        let mut m = Flow::default();
+        m.words_mut().iter_mut().for_each(|w| *w = !0);
+        m.pad = [0; 4];
+        m
+    }
+
+    /// Whether no bit is set (as a mask: matches everything).
+    pub fn is_zero(&self) -> bool {
+        self.words().iter().all(|w| *w == 0)
+    }
+
+    /// Bitwise OR of `other` into `self` (used to accumulate un-wildcarded bits).
+    #[inline]
+    pub fn or_assign(&mut self, other: &Flow) {
+        for (a, b) in self.words_mut().iter_mut().zip(other.words()) {
+            *a |= b;
+        }
+    }
+
+    /// Whether every bit set in `self` is also set in `other`.
+    pub fn is_subset_of(&self, other: &Flow) -> bool {
+        self.words().iter().zip(other.words()).all(|(a, b)| a & !b == 0)
+    }
+
+    /// Whether the outermost VLAN tag is present.
+    pub fn has_vlan(&self) -> bool {
+        self.vlans[0].tci & VLAN_CFI != 0
+    }
+
+    /// Whether `dl_type` is IPv4 or IPv6.
+    pub fn is_ip_any(&self) -> bool {
+        self.dl_type == 0x0800 || self.dl_type == 0x86dd
+    }
+}

@@ -1,0 +1,18 @@
+//! OpenFlow tables for bpfswitch: the ovs-ofctl flow syntax, the match and action model,
+//! flow tables with a tuple-space-search classifier, and translation of a flow key through
+//! the tables into datapath actions and a megaflow mask.
+//!
+//! **Architecture invariant:** this crate does no I/O and never sees packet bytes; it works
+//! on [`flow::Flow`] keys and produces [`odp::OdpAction`]s.
+
+pub mod action;
+pub mod field;
+pub mod flow;
+pub mod odp;
+pub mod rule;
+
+pub use action::{Action, PortNo};
+pub use field::Field;
+pub use flow::Flow;
+pub use odp::{DropReason, OdpAction};
+pub use rule::{Match, Rule, RuleStats};

@@ -1,0 +1,1 @@
+//! bpfswitch: a userspace OpenFlow switch extensible at runtime with eBPF programs.
