@@ -6,10 +6,16 @@
 //! on [`flow::Flow`] keys and produces [`odp::OdpAction`]s.
 
 pub mod action;
+pub mod bridge;
+pub mod classifier;
 pub mod field;
 pub mod flow;
+pub mod mac_learning;
 pub mod odp;
+pub mod ofctl;
 pub mod rule;
+pub mod table;
+pub mod xlate;
 
 pub use action::{Action, PortNo};
 pub use field::Field;

@@ -1,0 +1,1 @@
+//! MAC learning table for the `normal` action.

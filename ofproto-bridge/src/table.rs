@@ -1,0 +1,1 @@
+//! Flow tables: rules with ids, counters and timeouts, and the changes that can be made to them.

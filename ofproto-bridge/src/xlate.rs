@@ -1,0 +1,1 @@
+//! Translation: a flow key through the tables into datapath actions and a megaflow mask.

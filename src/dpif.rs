@@ -1,0 +1,1 @@
+//! The datapath: caches in front of the bridge, upcalls, action execution and counters.

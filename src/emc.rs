@@ -1,0 +1,1 @@
+//! Exact-match cache in front of the megaflow cache.

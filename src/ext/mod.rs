@@ -1,0 +1,1 @@
+//! eBPF extensions: loading objects, maps, helpers and the VM tiers that run them.

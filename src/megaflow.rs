@@ -1,0 +1,1 @@
+//! Megaflow cache: masked subtables of flow keys, ranked by hits.

@@ -1,0 +1,1 @@
+//! Packet buffers and zero-copy header parsing into flow keys.
