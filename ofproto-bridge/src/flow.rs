@@ -146,6 +146,26 @@ impl Flow {
         self.words().iter().zip(other.words()).all(|(a, b)| a & !b == 0)
     }
 
+    /// Hash of the key's bits under `mask` (equal masked keys hash equal).
+    #[inline]
+    pub fn hash_masked(&self, mask: &Flow, basis: u64) -> u64 {
+        let mut h = basis ^ 0x9e37_79b9_7f4a_7c15;
+        for (w, m) in self.words().iter().zip(mask.words()) {
+            h = hash_add(h, w & m);
+        }
+        hash_finish(h)
+    }
+
+    /// Hash of every bit of the key.
+    #[inline]
+    pub fn hash_exact(&self, basis: u64) -> u64 {
+        let mut h = basis ^ 0x9e37_79b9_7f4a_7c15;
+        for w in self.words() {
+            h = hash_add(h, *w);
+        }
+        hash_finish(h)
+    }
+
     /// Whether the outermost VLAN tag is present.
     pub fn has_vlan(&self) -> bool {
         self.vlans[0].tci & VLAN_CFI != 0
@@ -155,4 +175,20 @@ impl Flow {
     pub fn is_ip_any(&self) -> bool {
         self.dl_type == 0x0800 || self.dl_type == 0x86dd
     }
+}
+
+/// Mixes one word into a running hash (multiply-rotate, in the spirit of Open vSwitch's hash_add64).
+#[inline]
+pub fn hash_add(h: u64, w: u64) -> u64 {
+    (h ^ w.wrapping_mul(0x87c3_7b91_1142_53d5)).rotate_left(31).wrapping_mul(0x4cf5_ad43_2745_937f)
+}
+
+/// Final avalanche of a running hash.
+#[inline]
+pub fn hash_finish(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
