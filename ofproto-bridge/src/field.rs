@@ -167,7 +167,9 @@ impl Field {
             Ipv6Label | MplsLabel => 20,
             TcpSrc | TcpDst | UdpSrc | UdpDst | SctpSrc | SctpDst => 16,
             TcpFlags => 12,
-            ArpOp => 16,
+            // OpenFlow's arp_op is 16 bits, but the flow key keeps only opcodes up to 255
+            // (in nw_proto), as Open vSwitch does.
+            ArpOp => 8,
             MplsBos => 1,
         }
     }
@@ -245,8 +247,7 @@ impl Field {
                 f.vlans[0].tci = (f.vlans[0].tci & !(VLAN_VID_MASK | VLAN_CFI)) | v as u16;
             }
             VlanPcp => {
-                f.vlans[0].tci =
-                    (f.vlans[0].tci & !VLAN_PCP_MASK) | ((v as u16) << VLAN_PCP_SHIFT);
+                f.vlans[0].tci = (f.vlans[0].tci & !VLAN_PCP_MASK) | ((v as u16) << VLAN_PCP_SHIFT);
             }
             IpDscp => f.nw_tos = (f.nw_tos & 3) | ((v as u8) << 2),
             IpEcn => f.nw_tos = (f.nw_tos & !3) | v as u8,
@@ -278,6 +279,383 @@ impl Field {
     }
 }
 
+/// How a field's value is written in ovs-ofctl syntax (Open vSwitch's `mf_string`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum FieldFormat {
+    /// A decimal number (hexadecimal accepted on input).
+    Decimal,
+    /// A hexadecimal number with `0x` (decimal accepted on input).
+    Hex,
+    /// An Ethernet address, `xx:xx:xx:xx:xx:xx`.
+    Ethernet,
+    /// A dotted-quad IPv4 address.
+    Ipv4,
+    /// An IPv6 address.
+    Ipv6,
+    /// An OpenFlow port number or reserved port name.
+    Port,
+    /// TCP flags by name (`syn|ack`, `+syn-ack`).
+    TcpFlags,
+    /// Fragment classes (`no`, `yes`, `first`, `later`, `not_later`).
+    Frag,
+}
+
+/// What a packet must be for a field to be meaningful (Open vSwitch's `mf_prereqs`).
+///
+/// A match on a field is only accepted when the rest of the match guarantees the
+/// prerequisite; a set-field action only when the match (as modified by earlier
+/// actions) does.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Prerequisite {
+    /// Meaningful for every packet.
+    None,
+    /// An 802.1Q tag is present (`vlan_tci` has the CFI bit set).
+    Vlan,
+    /// MPLS (`dl_type` 0x8847 or 0x8848).
+    Mpls,
+    /// IPv4 (`dl_type=0x0800`).
+    Ipv4,
+    /// IPv6 (`dl_type=0x86dd`).
+    Ipv6,
+    /// IPv4 or IPv6.
+    IpAny,
+    /// ARP or RARP (`dl_type` 0x0806 or 0x8035).
+    Arp,
+    /// TCP over IPv4 or IPv6 (`nw_proto=6`).
+    Tcp,
+    /// UDP over IPv4 or IPv6 (`nw_proto=17`).
+    Udp,
+    /// SCTP over IPv4 or IPv6 (`nw_proto=132`).
+    Sctp,
+    /// ICMPv4 (`dl_type=0x0800,nw_proto=1`).
+    Icmpv4,
+    /// ICMPv6 (`dl_type=0x86dd,nw_proto=58`).
+    Icmpv6,
+    /// ICMPv6 neighbour solicitation or advertisement (`icmp_type` 135 or 136).
+    Nd,
+    /// ICMPv6 neighbour solicitation (`icmp_type=135`).
+    NdSolicit,
+    /// ICMPv6 neighbour advertisement (`icmp_type=136`).
+    NdAdvert,
+}
+
+impl Prerequisite {
+    /// Whether a match whose significant bits are `flow` under `mask` guarantees the prerequisite.
+    ///
+    /// `flow` must already be masked (bits outside `mask` zero), as in a [`crate::Match`].
+    pub fn is_met(self, flow: &Flow, mask: &Flow) -> bool {
+        let dl_type = if mask.dl_type == 0xffff {
+            flow.dl_type
+        } else {
+            0
+        };
+        let ip_any = dl_type == 0x0800 || dl_type == 0x86dd;
+        let proto = if mask.nw_proto == 0xff {
+            Some(flow.nw_proto)
+        } else {
+            None
+        };
+        let icmp6_type = if mask.tp_src & 0xff == 0xff {
+            Some(flow.tp_src & 0xff)
+        } else {
+            None
+        };
+        match self {
+            Prerequisite::None => true,
+            Prerequisite::Vlan => {
+                mask.vlans[0].tci & VLAN_CFI != 0 && flow.vlans[0].tci & VLAN_CFI != 0
+            }
+            Prerequisite::Mpls => dl_type == 0x8847 || dl_type == 0x8848,
+            Prerequisite::Ipv4 => dl_type == 0x0800,
+            Prerequisite::Ipv6 => dl_type == 0x86dd,
+            Prerequisite::IpAny => ip_any,
+            Prerequisite::Arp => dl_type == 0x0806 || dl_type == 0x8035,
+            Prerequisite::Tcp => ip_any && proto == Some(6),
+            Prerequisite::Udp => ip_any && proto == Some(17),
+            Prerequisite::Sctp => ip_any && proto == Some(132),
+            Prerequisite::Icmpv4 => dl_type == 0x0800 && proto == Some(1),
+            Prerequisite::Icmpv6 => dl_type == 0x86dd && proto == Some(58),
+            Prerequisite::Nd => {
+                Prerequisite::Icmpv6.is_met(flow, mask) && matches!(icmp6_type, Some(135 | 136))
+            }
+            Prerequisite::NdSolicit => {
+                Prerequisite::Icmpv6.is_met(flow, mask) && icmp6_type == Some(135)
+            }
+            Prerequisite::NdAdvert => {
+                Prerequisite::Icmpv6.is_met(flow, mask) && icmp6_type == Some(136)
+            }
+        }
+    }
+
+    /// The prerequisite in ovs-ofctl words, for error messages (e.g. "tcp (nw_proto=6)").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Prerequisite::None => "nothing",
+            Prerequisite::Vlan => {
+                "a VLAN tag (dl_vlan, vlan_vid with 0x1000, or vlan_tci with 0x1000)"
+            }
+            Prerequisite::Mpls => "mpls or mplsm (dl_type=0x8847 or 0x8848)",
+            Prerequisite::Ipv4 => "ip (dl_type=0x0800)",
+            Prerequisite::Ipv6 => "ipv6 (dl_type=0x86dd)",
+            Prerequisite::IpAny => "ip or ipv6 (dl_type=0x0800 or 0x86dd)",
+            Prerequisite::Arp => "arp or rarp (dl_type=0x0806 or 0x8035)",
+            Prerequisite::Tcp => "tcp or tcp6 (nw_proto=6)",
+            Prerequisite::Udp => "udp or udp6 (nw_proto=17)",
+            Prerequisite::Sctp => "sctp or sctp6 (nw_proto=132)",
+            Prerequisite::Icmpv4 => "icmp (dl_type=0x0800,nw_proto=1)",
+            Prerequisite::Icmpv6 => "icmp6 (dl_type=0x86dd,nw_proto=58)",
+            Prerequisite::Nd => "icmp6 with icmp_type=135 or icmp_type=136 (neighbour discovery)",
+            Prerequisite::NdSolicit => "icmp6 with icmp_type=135 (neighbour solicitation)",
+            Prerequisite::NdAdvert => "icmp6 with icmp_type=136 (neighbour advertisement)",
+        }
+    }
+}
+
+impl Field {
+    /// The name Open vSwitch prints for the field (in `set_field:V->NAME`, for example).
+    pub fn name(self) -> &'static str {
+        use Field::*;
+        match self {
+            InPort => "in_port",
+            Metadata => "metadata",
+            EthDst => "eth_dst",
+            EthSrc => "eth_src",
+            EthType => "eth_type",
+            VlanTci => "vlan_tci",
+            VlanVid => "vlan_vid",
+            VlanPcp => "vlan_pcp",
+            IpDscp => "ip_dscp",
+            IpEcn => "nw_ecn",
+            IpProto => "nw_proto",
+            NwTtl => "nw_ttl",
+            IpFrag => "ip_frag",
+            Ipv4Src => "ip_src",
+            Ipv4Dst => "ip_dst",
+            Ipv6Src => "ipv6_src",
+            Ipv6Dst => "ipv6_dst",
+            Ipv6Label => "ipv6_label",
+            TcpSrc => "tcp_src",
+            TcpDst => "tcp_dst",
+            TcpFlags => "tcp_flags",
+            UdpSrc => "udp_src",
+            UdpDst => "udp_dst",
+            SctpSrc => "sctp_src",
+            SctpDst => "sctp_dst",
+            Icmpv4Type => "icmp_type",
+            Icmpv4Code => "icmp_code",
+            Icmpv6Type => "icmpv6_type",
+            Icmpv6Code => "icmpv6_code",
+            ArpOp => "arp_op",
+            ArpSpa => "arp_spa",
+            ArpTpa => "arp_tpa",
+            ArpSha => "arp_sha",
+            ArpTha => "arp_tha",
+            NdTarget => "nd_target",
+            NdSll => "nd_sll",
+            NdTll => "nd_tll",
+            MplsLabel => "mpls_label",
+            MplsTc => "mpls_tc",
+            MplsBos => "mpls_bos",
+            MplsTtl => "mpls_ttl",
+        }
+    }
+
+    /// Other names accepted for the field when parsing (Open vSwitch's "aka" names, plus
+    /// `ipv4_src`/`ipv4_dst`/`icmpv4_type`/`icmpv4_code` spelled the OXM way).
+    ///
+    /// The protocol-generic names `tp_src`, `tp_dst`, `icmp_type` (for ICMPv6) and the
+    /// OpenFlow 1.0 VLAN names are not aliases of one field; the flow parser resolves them.
+    pub fn aliases(self) -> &'static [&'static str] {
+        use Field::*;
+        match self {
+            EthDst => &["dl_dst"],
+            EthSrc => &["dl_src"],
+            EthType => &["dl_type"],
+            IpEcn => &["ip_ecn"],
+            IpProto => &["ip_proto"],
+            IpFrag => &["nw_frag"],
+            Ipv4Src => &["nw_src", "ipv4_src"],
+            Ipv4Dst => &["nw_dst", "ipv4_dst"],
+            Icmpv4Type => &["icmpv4_type"],
+            Icmpv4Code => &["icmpv4_code"],
+            _ => &[],
+        }
+    }
+
+    /// Looks a field up by its name or one of its [`aliases`](Field::aliases).
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == name || f.aliases().contains(&name))
+    }
+
+    /// How the field's values are written.
+    pub fn format(self) -> FieldFormat {
+        use Field::*;
+        match self {
+            InPort => FieldFormat::Port,
+            Metadata | EthType | VlanTci | Ipv6Label => FieldFormat::Hex,
+            EthDst | EthSrc | ArpSha | ArpTha | NdSll | NdTll => FieldFormat::Ethernet,
+            Ipv4Src | Ipv4Dst | ArpSpa | ArpTpa => FieldFormat::Ipv4,
+            Ipv6Src | Ipv6Dst | NdTarget => FieldFormat::Ipv6,
+            TcpFlags => FieldFormat::TcpFlags,
+            IpFrag => FieldFormat::Frag,
+            _ => FieldFormat::Decimal,
+        }
+    }
+
+    /// Whether a match may give the field an arbitrary bitwise mask (otherwise only exact).
+    pub fn maskable(self) -> bool {
+        use Field::*;
+        matches!(
+            self,
+            Metadata
+                | EthDst
+                | EthSrc
+                | VlanTci
+                | VlanVid
+                | IpFrag
+                | Ipv4Src
+                | Ipv4Dst
+                | Ipv6Src
+                | Ipv6Dst
+                | Ipv6Label
+                | TcpSrc
+                | TcpDst
+                | TcpFlags
+                | UdpSrc
+                | UdpDst
+                | SctpSrc
+                | SctpDst
+                | ArpSpa
+                | ArpTpa
+                | ArpSha
+                | ArpTha
+                | NdTarget
+                | NdSll
+                | NdTll
+        )
+    }
+
+    /// Whether actions may write the field (`set_field`, `load`); some fields are read-only.
+    pub fn writable(self) -> bool {
+        use Field::*;
+        !matches!(self, EthType | IpProto | IpFrag | TcpFlags | MplsBos)
+    }
+
+    /// What the packet must be for the field to exist.
+    pub fn prerequisite(self) -> Prerequisite {
+        use Field::*;
+        match self {
+            InPort | Metadata | EthDst | EthSrc | EthType | VlanTci | VlanVid => Prerequisite::None,
+            VlanPcp => Prerequisite::Vlan,
+            IpDscp | IpEcn | IpProto | NwTtl | IpFrag => Prerequisite::IpAny,
+            Ipv4Src | Ipv4Dst => Prerequisite::Ipv4,
+            Ipv6Src | Ipv6Dst | Ipv6Label => Prerequisite::Ipv6,
+            TcpSrc | TcpDst | TcpFlags => Prerequisite::Tcp,
+            UdpSrc | UdpDst => Prerequisite::Udp,
+            SctpSrc | SctpDst => Prerequisite::Sctp,
+            Icmpv4Type | Icmpv4Code => Prerequisite::Icmpv4,
+            Icmpv6Type | Icmpv6Code => Prerequisite::Icmpv6,
+            ArpOp | ArpSpa | ArpTpa | ArpSha | ArpTha => Prerequisite::Arp,
+            NdTarget => Prerequisite::Nd,
+            NdSll => Prerequisite::NdSolicit,
+            NdTll => Prerequisite::NdAdvert,
+            MplsLabel | MplsTc | MplsBos | MplsTtl => Prerequisite::Mpls,
+        }
+    }
+
+    /// The NXM or OXM header name Open vSwitch uses for the field in `load:V->NAME[..]`
+    /// (the NXM name when the field has one, as Open vSwitch prefers it).
+    pub fn nxm_name(self) -> &'static str {
+        use Field::*;
+        match self {
+            InPort => "OXM_OF_IN_PORT",
+            Metadata => "OXM_OF_METADATA",
+            EthDst => "NXM_OF_ETH_DST",
+            EthSrc => "NXM_OF_ETH_SRC",
+            EthType => "NXM_OF_ETH_TYPE",
+            VlanTci => "NXM_OF_VLAN_TCI",
+            VlanVid => "OXM_OF_VLAN_VID",
+            VlanPcp => "OXM_OF_VLAN_PCP",
+            IpDscp => "OXM_OF_IP_DSCP",
+            IpEcn => "NXM_NX_IP_ECN",
+            IpProto => "NXM_OF_IP_PROTO",
+            NwTtl => "NXM_NX_IP_TTL",
+            IpFrag => "NXM_NX_IP_FRAG",
+            Ipv4Src => "NXM_OF_IP_SRC",
+            Ipv4Dst => "NXM_OF_IP_DST",
+            Ipv6Src => "NXM_NX_IPV6_SRC",
+            Ipv6Dst => "NXM_NX_IPV6_DST",
+            Ipv6Label => "NXM_NX_IPV6_LABEL",
+            TcpSrc => "NXM_OF_TCP_SRC",
+            TcpDst => "NXM_OF_TCP_DST",
+            TcpFlags => "NXM_NX_TCP_FLAGS",
+            UdpSrc => "NXM_OF_UDP_SRC",
+            UdpDst => "NXM_OF_UDP_DST",
+            SctpSrc => "OXM_OF_SCTP_SRC",
+            SctpDst => "OXM_OF_SCTP_DST",
+            Icmpv4Type => "NXM_OF_ICMP_TYPE",
+            Icmpv4Code => "NXM_OF_ICMP_CODE",
+            Icmpv6Type => "NXM_NX_ICMPV6_TYPE",
+            Icmpv6Code => "NXM_NX_ICMPV6_CODE",
+            ArpOp => "NXM_OF_ARP_OP",
+            ArpSpa => "NXM_OF_ARP_SPA",
+            ArpTpa => "NXM_OF_ARP_TPA",
+            ArpSha => "NXM_NX_ARP_SHA",
+            ArpTha => "NXM_NX_ARP_THA",
+            NdTarget => "NXM_NX_ND_TARGET",
+            NdSll => "NXM_NX_ND_SLL",
+            NdTll => "NXM_NX_ND_TLL",
+            MplsLabel => "OXM_OF_MPLS_LABEL",
+            MplsTc => "OXM_OF_MPLS_TC",
+            MplsBos => "OXM_OF_MPLS_BOS",
+            MplsTtl => "NXM_NX_MPLS_TTL",
+        }
+    }
+
+    /// Looks a field up by its NXM or OXM header name (as written in `load:V->NAME[..]`).
+    pub fn from_nxm_name(name: &str) -> Option<Field> {
+        let alt = |f: Field| -> Option<&'static str> {
+            use Field::*;
+            Some(match f {
+                EthDst => "OXM_OF_ETH_DST",
+                EthSrc => "OXM_OF_ETH_SRC",
+                EthType => "OXM_OF_ETH_TYPE",
+                IpEcn => "OXM_OF_IP_ECN",
+                IpProto => "OXM_OF_IP_PROTO",
+                Ipv4Src => "OXM_OF_IPV4_SRC",
+                Ipv4Dst => "OXM_OF_IPV4_DST",
+                Ipv6Src => "OXM_OF_IPV6_SRC",
+                Ipv6Dst => "OXM_OF_IPV6_DST",
+                Ipv6Label => "OXM_OF_IPV6_FLABEL",
+                TcpSrc => "OXM_OF_TCP_SRC",
+                TcpDst => "OXM_OF_TCP_DST",
+                UdpSrc => "OXM_OF_UDP_SRC",
+                UdpDst => "OXM_OF_UDP_DST",
+                Icmpv4Type => "OXM_OF_ICMPV4_TYPE",
+                Icmpv4Code => "OXM_OF_ICMPV4_CODE",
+                Icmpv6Type => "OXM_OF_ICMPV6_TYPE",
+                Icmpv6Code => "OXM_OF_ICMPV6_CODE",
+                ArpOp => "OXM_OF_ARP_OP",
+                ArpSpa => "OXM_OF_ARP_SPA",
+                ArpTpa => "OXM_OF_ARP_TPA",
+                ArpSha => "OXM_OF_ARP_SHA",
+                ArpTha => "OXM_OF_ARP_THA",
+                NdTarget => "OXM_OF_IPV6_ND_TARGET",
+                NdSll => "OXM_OF_IPV6_ND_SLL",
+                NdTll => "OXM_OF_IPV6_ND_TLL",
+                _ => return None,
+            })
+        };
+        Field::ALL
+            .iter()
+            .copied()
+            .find(|f| f.nxm_name() == name || alt(*f) == Some(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +668,42 @@ mod tests {
             field.set(&mut f, v);
             assert_eq!(field.get(&f), v, "{field:?}");
         }
+    }
+
+    #[test]
+    fn names_and_aliases_resolve_back() {
+        for &field in Field::ALL {
+            assert_eq!(Field::from_name(field.name()), Some(field), "{field:?}");
+            for alias in field.aliases() {
+                assert_eq!(Field::from_name(alias), Some(field), "{alias}");
+            }
+            assert_eq!(
+                Field::from_nxm_name(field.nxm_name()),
+                Some(field),
+                "{field:?}"
+            );
+        }
+        assert_eq!(Field::from_name("dl_src"), Some(Field::EthSrc));
+        assert_eq!(Field::from_name("nw_dst"), Some(Field::Ipv4Dst));
+        assert_eq!(Field::from_name("no_such_field"), None);
+    }
+
+    #[test]
+    fn prerequisites_follow_the_match() {
+        let mut flow = Flow::default();
+        let mut mask = Flow::default();
+        assert!(!Prerequisite::Tcp.is_met(&flow, &mask));
+        Field::EthType.set(&mut flow, 0x0800);
+        Field::EthType.set(&mut mask, 0xffff);
+        assert!(Prerequisite::Ipv4.is_met(&flow, &mask));
+        assert!(!Prerequisite::Tcp.is_met(&flow, &mask));
+        Field::IpProto.set(&mut flow, 6);
+        Field::IpProto.set(&mut mask, 0xff);
+        assert!(Prerequisite::Tcp.is_met(&flow, &mask));
+        assert!(!Prerequisite::Udp.is_met(&flow, &mask));
+        assert!(!Prerequisite::Icmpv6.is_met(&flow, &mask));
+        // A value without its mask does not count.
+        mask.nw_proto = 0;
+        assert!(!Prerequisite::Tcp.is_met(&flow, &mask));
     }
 }

@@ -1,1 +1,0 @@
-//! ovs-ofctl flow syntax: parsing `add-flow` text into rules and formatting rules back, as ovs-ofctl normalises them.
