@@ -1,0 +1,333 @@
+//! Flow-key extraction: the semantics of Open vSwitch's `flow_extract`, over checked views.
+//!
+//! The rules, each matching what Open vSwitch does (and checked against `ovs-ofctl
+//! parse-pcap` by `tests/packet_ovs_extract.rs`):
+//! - A frame shorter than an Ethernet header yields a key with only `in_port` set.
+//! - Up to two VLAN tags (TPID 0x8100 or 0x88a8) are recorded with [`VLAN_CFI`] set in the
+//!   TCI; a tag is only taken when the tag and the following Ethertype are both present.
+//! - An 802.3 length field yields `dl_type` 0x05ff, unless an LLC/SNAP header with the
+//!   Ethernet OUI follows, in which case its type is used and the network layer follows it.
+//! - MPLS: the first label stack entry is recorded; the network layer follows the stack.
+//! - IPv4 is only parsed when the header length is valid and the total length fits the frame
+//!   (otherwise every network-layer field stays zero); padding after the total length is
+//!   ignored. IPv6 likewise with the payload length; an extension-header chain that does not
+//!   fit leaves the addresses set and the rest of the network layer zero.
+//! - Fragments set `nw_frag`; a non-first fragment has no transport fields.
+//! - TCP/UDP/SCTP ports, TCP flags, ICMP/ICMPv6/IGMP type and code go in `tp_src`/`tp_dst`
+//!   when the whole transport header is present.
+//! - ARP/RARP fields are taken only for Ethernet/IPv4 ARP; only opcodes up to 255 are
+//!   recorded (in `nw_proto`).
+//! - Neighbour discovery records the target and the source/target link-layer address
+//!   options; a duplicated option clears all three.
+
+use super::ethernet::{self, is_vlan_tpid, VlanTag};
+use super::{arp, ethertype, get16, icmpv6, ip_proto, ipv4, ipv6, mpls, tcp};
+use ofproto_bridge::flow::{Flow, Vlan, DL_TYPE_NONE, FRAG_LATER, MAX_VLAN_HEADERS, VLAN_CFI};
+
+/// Offset value meaning "this layer is absent".
+pub const OFS_ABSENT: u16 = u16::MAX;
+
+/// Where the headers of a frame are, as found by [`extract`].
+///
+/// Offsets are from the start of the frame; [`OFS_ABSENT`] means the layer was not found.
+/// **Invariant:** a present offset is at most the frame's length, and the offsets that are
+/// present increase in the order `l2_5 < l3 <= l4 <= l4_payload`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Layout {
+    /// Start of the MPLS label stack.
+    pub l2_5: u16,
+    /// Start of the network layer (just past the Ethernet header, tags, SNAP or MPLS stack);
+    /// present whenever the frame holds a whole Ethernet header.
+    pub l3: u16,
+    /// Start of the transport layer; present when an IPv4/IPv6 header was parsed (for a
+    /// non-first fragment it is where the fragment's data starts).
+    pub l4: u16,
+    /// Start of the transport payload; present when a whole TCP, UDP, SCTP, ICMP, IGMP or
+    /// ICMPv6 header was parsed.
+    pub l4_payload: u16,
+    /// The flow key's `dl_type` (0 when there was no Ethernet header).
+    pub dl_type: u16,
+    /// The IP protocol when an IP header was parsed (0 otherwise).
+    pub nw_proto: u8,
+    /// The fragment bits when an IP header was parsed.
+    pub nw_frag: u8,
+    /// Number of VLAN tags recorded in the flow key.
+    pub n_vlans: u8,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout::EMPTY
+    }
+}
+
+impl Layout {
+    /// A layout with every layer absent.
+    pub const EMPTY: Layout = Layout {
+        l2_5: OFS_ABSENT,
+        l3: OFS_ABSENT,
+        l4: OFS_ABSENT,
+        l4_payload: OFS_ABSENT,
+        dl_type: 0,
+        nw_proto: 0,
+        nw_frag: 0,
+        n_vlans: 0,
+    };
+
+    fn get(o: u16) -> Option<usize> {
+        (o != OFS_ABSENT).then_some(o as usize)
+    }
+    /// Start of the MPLS label stack, if any.
+    pub fn l2_5(&self) -> Option<usize> {
+        Self::get(self.l2_5)
+    }
+    /// Start of the network layer, if any.
+    pub fn l3(&self) -> Option<usize> {
+        Self::get(self.l3)
+    }
+    /// Start of the transport layer, if any.
+    pub fn l4(&self) -> Option<usize> {
+        Self::get(self.l4)
+    }
+    /// Start of the transport payload, if any.
+    pub fn l4_payload(&self) -> Option<usize> {
+        Self::get(self.l4_payload)
+    }
+    /// Whether an IPv4 header was parsed.
+    pub fn is_ipv4(&self) -> bool {
+        self.dl_type == ethertype::IPV4 && self.l4 != OFS_ABSENT
+    }
+    /// Whether an IPv6 header (and its extension headers) was parsed.
+    pub fn is_ipv6(&self) -> bool {
+        self.dl_type == ethertype::IPV6 && self.l4 != OFS_ABSENT
+    }
+
+    /// Moves every present offset by `delta` bytes (used when headers are pushed or popped
+    /// in front of them). Returns `None` if an offset would leave the 16-bit range.
+    pub fn shifted(&self, delta: isize) -> Option<Layout> {
+        let mv = |o: u16| -> Option<u16> {
+            if o == OFS_ABSENT {
+                return Some(o);
+            }
+            let n = o as isize + delta;
+            (0..OFS_ABSENT as isize).contains(&n).then_some(n as u16)
+        };
+        Some(Layout {
+            l2_5: mv(self.l2_5)?,
+            l3: mv(self.l3)?,
+            l4: mv(self.l4)?,
+            l4_payload: mv(self.l4_payload)?,
+            ..*self
+        })
+    }
+}
+
+/// Converts an offset to the layout's 16-bit form (`None` if it does not fit).
+#[inline]
+fn ofs(n: usize) -> Option<u16> {
+    (n < OFS_ABSENT as usize).then_some(n as u16)
+}
+
+/// Fills `flow` from `frame` (received on `in_port`) and returns where the headers are.
+///
+/// Every field of `flow` is overwritten; `metadata` and `recirc_id` become zero (the caller
+/// sets them). Never panics and never allocates, whatever the bytes: a truncated or malformed
+/// frame is parsed as far as it is valid, with the semantics of Open vSwitch's
+/// `flow_extract` (see the module documentation).
+pub fn extract(frame: &[u8], in_port: u32, flow: &mut Flow) -> Layout {
+    *flow = Flow::default();
+    flow.in_port = in_port;
+    let mut lay = Layout::EMPTY;
+    let _ = extract_into(frame, flow, &mut lay);
+    lay
+}
+
+/// The body of [`extract`]; `None` means "stop here" (the key and layout are as far as valid).
+fn extract_into(frame: &[u8], flow: &mut Flow, lay: &mut Layout) -> Option<()> {
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    flow.dl_dst = eth.dst_addr();
+    flow.dl_src = eth.src_addr();
+
+    // VLAN tags: each needs its 4 bytes plus the 2 of the following Ethertype.
+    let mut at = 12;
+    let mut n = 0;
+    while n < MAX_VLAN_HEADERS && is_vlan_tpid(get16(frame, at)) {
+        if frame.len() - at < ethernet::VLAN_TAG_LEN + 2 {
+            break;
+        }
+        let tag = VlanTag::parse(&frame[at..]).ok()?;
+        flow.vlans[n] = Vlan {
+            tpid: tag.tpid,
+            tci: tag.tci | VLAN_CFI,
+        };
+        at += ethernet::VLAN_TAG_LEN;
+        n += 1;
+    }
+    lay.n_vlans = n as u8;
+
+    let mut dl_type = get16(frame, at);
+    at += 2;
+    if dl_type < ethertype::MIN {
+        dl_type = DL_TYPE_NONE;
+        if let Some(llc) = frame.get(at..at + 8) {
+            if llc[..6] == [0xaa, 0xaa, 0x03, 0, 0, 0] {
+                at += 8;
+                let t = get16(llc, 6);
+                if t >= ethertype::MIN {
+                    dl_type = t;
+                }
+            }
+        }
+    }
+    flow.dl_type = dl_type;
+    lay.dl_type = dl_type;
+
+    if dl_type == ethertype::MPLS || dl_type == ethertype::MPLS_MCAST {
+        lay.l2_5 = ofs(at)?;
+        let mut first = true;
+        while let Ok(lse) = mpls::Packet::new_checked(&frame[at..]) {
+            if first {
+                flow.mpls_lse = lse.lse();
+                first = false;
+            }
+            at += mpls::LSE_LEN;
+            if lse.bos() {
+                break;
+            }
+        }
+    }
+
+    lay.l3 = ofs(at)?;
+    let rest = &frame[at..];
+    let (l4_start, l4): (usize, &[u8]);
+    match dl_type {
+        ethertype::IPV4 => {
+            let ip = ipv4::Packet::new_checked(rest).ok()?;
+            let hl = ip.header_len() as usize;
+            let tl = ip.total_len() as usize;
+            if tl > rest.len() || hl > tl || rest.len() - tl > u16::MAX as usize {
+                return None;
+            }
+            flow.nw_src = ip.src_addr();
+            flow.nw_dst = ip.dst_addr();
+            flow.nw_tos = ip.tos();
+            flow.nw_ttl = ip.ttl();
+            flow.nw_proto = ip.protocol();
+            if ip.is_fragment() {
+                flow.nw_frag = ofproto_bridge::flow::FRAG_ANY;
+                if ip.frag_offset() != 0 {
+                    flow.nw_frag |= FRAG_LATER;
+                }
+            }
+            l4_start = at + hl;
+            l4 = &rest[hl..tl];
+        }
+        ethertype::IPV6 => {
+            let ip = ipv6::Packet::new_checked(rest).ok()?;
+            let plen = ip.payload_len() as usize;
+            if ipv6::HEADER_LEN + plen > rest.len()
+                || rest.len() - (plen + ipv6::HEADER_LEN) > u16::MAX as usize
+            {
+                return None;
+            }
+            flow.ipv6_src = ip.src_addr();
+            flow.ipv6_dst = ip.dst_addr();
+            let payload = &rest[ipv6::HEADER_LEN..ipv6::HEADER_LEN + plen];
+            let walk = ipv6::walk_ext_headers(payload, ip.next_header()).ok()?;
+            flow.ipv6_label = ip.flow_label();
+            flow.nw_tos = ip.traffic_class();
+            flow.nw_ttl = ip.hop_limit();
+            flow.nw_proto = walk.proto;
+            flow.nw_frag = walk.frag;
+            l4_start = at + ipv6::HEADER_LEN + walk.offset;
+            l4 = &payload[walk.offset..];
+        }
+        ethertype::ARP | ethertype::RARP => {
+            let a = arp::Packet::new_checked(rest).ok()?;
+            if a.is_ethernet_ipv4() {
+                flow.nw_src = a.sender_proto_addr();
+                flow.nw_dst = a.target_proto_addr();
+                let op = a.operation();
+                if op <= 0xff {
+                    flow.nw_proto = op as u8;
+                }
+                flow.arp_sha = a.sender_hw_addr();
+                flow.arp_tha = a.target_hw_addr();
+            }
+            return None;
+        }
+        _ => return None,
+    }
+
+    lay.l4 = ofs(l4_start)?;
+    lay.nw_proto = flow.nw_proto;
+    lay.nw_frag = flow.nw_frag;
+    if flow.nw_frag & FRAG_LATER != 0 {
+        return None;
+    }
+    let hdr_len = match flow.nw_proto {
+        ip_proto::TCP => {
+            let t = tcp::Packet::new_checked(l4).ok()?;
+            flow.tcp_flags = t.flags();
+            flow.tp_src = t.src_port();
+            flow.tp_dst = t.dst_port();
+            t.header_len()
+        }
+        ip_proto::UDP | ip_proto::SCTP => {
+            let need = if flow.nw_proto == ip_proto::UDP {
+                8
+            } else {
+                12
+            };
+            if l4.len() < need {
+                return None;
+            }
+            flow.tp_src = get16(l4, 0);
+            flow.tp_dst = get16(l4, 2);
+            need
+        }
+        ip_proto::ICMP | ip_proto::IGMP => {
+            if l4.len() < 8 {
+                return None;
+            }
+            flow.tp_src = l4[0] as u16;
+            flow.tp_dst = l4[1] as u16;
+            8
+        }
+        ip_proto::ICMPV6 => {
+            let m = icmpv6::Packet::new_checked(l4).ok()?;
+            flow.tp_src = m.msg_type() as u16;
+            flow.tp_dst = m.msg_code() as u16;
+            if m.is_nd() {
+                extract_nd(&m, flow);
+            }
+            icmpv6::HEADER_LEN
+        }
+        _ => return None,
+    };
+    lay.l4_payload = ofs(l4_start + hdr_len)?;
+    Some(())
+}
+
+/// Neighbour discovery target and link-layer address options, as Open vSwitch reads them.
+fn extract_nd(m: &icmpv6::Packet<&[u8]>, flow: &mut Flow) {
+    let Some(target) = m.nd_target() else { return };
+    let mut sll = [0u8; 6];
+    let mut tll = [0u8; 6];
+    for opt in m.nd_options() {
+        let Some(mac) = opt.lladdr() else { continue };
+        let slot = if opt.kind == icmpv6::OPT_SOURCE_LLADDR {
+            &mut sll
+        } else {
+            &mut tll
+        };
+        if *slot != [0; 6] {
+            // The same option twice: Open vSwitch drops the target and both addresses.
+            return;
+        }
+        *slot = mac;
+    }
+    flow.nd_target = target;
+    flow.arp_sha = sll;
+    flow.arp_tha = tll;
+}
