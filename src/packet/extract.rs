@@ -331,3 +331,225 @@ fn extract_nd(m: &icmpv6::Packet<&[u8]>, flow: &mut Flow) {
     flow.arp_sha = sll;
     flow.arp_tha = tll;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::builder::{self, L4};
+    use crate::packet::{ethernet::Repr as Eth, ipv4, ipv6, tcp, udp};
+    use proptest::prelude::*;
+
+    fn check_layout(frame: &[u8], l: &Layout) {
+        let present: Vec<usize> = [l.l2_5(), l.l3(), l.l4(), l.l4_payload()]
+            .into_iter()
+            .flatten()
+            .collect();
+        for w in present.windows(2) {
+            assert!(w[0] <= w[1], "{l:?}");
+        }
+        for o in present {
+            assert!(o <= frame.len(), "{l:?} beyond {}", frame.len());
+        }
+    }
+
+    fn sample_frames() -> Vec<Vec<u8>> {
+        let tag = |tpid, tci| Some(ethernet::VlanTag { tpid, tci });
+        let ip4 = ipv4::Repr {
+            src: 0x0a00_0001,
+            dst: 0x0a00_0002,
+            ttl: 9,
+            tos: 0x2e,
+            options: ipv4::Options::new(&[1, 1, 1, 0]).unwrap(),
+            ..Default::default()
+        };
+        let ip6 = ipv6::Repr {
+            hop_limit: 3,
+            flow_label: 0xabcde,
+            ..Default::default()
+        };
+        let tcp = L4::Tcp(tcp::Repr {
+            src_port: 80,
+            dst_port: 81,
+            flags: tcp::SYN,
+            ..Default::default()
+        });
+        let udp = L4::Udp(udp::Repr {
+            src_port: 53,
+            dst_port: 54,
+        });
+        vec![
+            builder::ethernet(
+                &Eth {
+                    dst: [1; 6],
+                    src: [2; 6],
+                    vlans: [tag(0x88a8, 0x2005), tag(0x8100, 7)],
+                    ethertype: 0x0800,
+                },
+                &builder::ipv4(&ip4, &tcp, b"payload"),
+            ),
+            builder::ethernet(
+                &Eth {
+                    dst: [1; 6],
+                    src: [2; 6],
+                    vlans: [None, None],
+                    ethertype: 0x86dd,
+                },
+                &builder::ipv6(
+                    &ip6,
+                    &[ipv6::ExtRepr::Generic {
+                        kind: 0,
+                        next_header: 0,
+                        len: 8,
+                    }],
+                    &udp,
+                    b"x",
+                ),
+            ),
+            builder::ethernet(
+                &Eth {
+                    dst: [1; 6],
+                    src: [2; 6],
+                    vlans: [None, None],
+                    ethertype: 0x8847,
+                },
+                &builder::mpls(
+                    &[
+                        mpls::Repr {
+                            label: 16,
+                            tc: 1,
+                            bos: false,
+                            ttl: 5,
+                        },
+                        mpls::Repr {
+                            label: 17,
+                            ..Default::default()
+                        },
+                    ],
+                    &builder::ipv4(&ip4, &udp, b""),
+                ),
+            ),
+        ]
+    }
+
+    #[test]
+    fn layout_and_fields_of_qinq_tcp() {
+        let f = &sample_frames()[0];
+        let mut flow = Flow::default();
+        let l = extract(f, 3, &mut flow);
+        assert_eq!(flow.in_port, 3);
+        assert_eq!(
+            flow.vlans[0],
+            Vlan {
+                tpid: 0x88a8,
+                tci: 0x3005
+            }
+        );
+        assert_eq!(
+            flow.vlans[1],
+            Vlan {
+                tpid: 0x8100,
+                tci: 0x1007
+            }
+        );
+        assert_eq!(
+            (flow.dl_type, flow.nw_proto, flow.nw_tos, flow.nw_ttl),
+            (0x0800, 6, 0x2e, 9)
+        );
+        assert_eq!(
+            (flow.tp_src, flow.tp_dst, flow.tcp_flags),
+            (80, 81, tcp::SYN)
+        );
+        assert_eq!(l.n_vlans, 2);
+        assert_eq!(
+            (l.l2_5(), l.l3(), l.l4(), l.l4_payload()),
+            (None, Some(22), Some(46), Some(66))
+        );
+        assert!(l.is_ipv4());
+        assert_eq!(&f[66..], b"payload");
+    }
+
+    #[test]
+    fn layout_of_ipv6_with_hop_by_hop_and_mpls() {
+        let frames = sample_frames();
+        let mut flow = Flow::default();
+        let l = extract(&frames[1], 0, &mut flow);
+        assert_eq!(
+            (l.l3(), l.l4(), l.l4_payload()),
+            (Some(14), Some(62), Some(70))
+        );
+        assert_eq!(
+            (flow.nw_proto, flow.ipv6_label, flow.tp_src),
+            (17, 0xabcde, 53)
+        );
+        let l = extract(&frames[2], 0, &mut flow);
+        assert_eq!((l.l2_5(), l.l3(), l.l4()), (Some(14), Some(22), None));
+        assert_eq!(flow.mpls_lse, 16 << 12 | 1 << 9 | 5);
+        assert_eq!(flow.nw_src, 0);
+    }
+
+    #[test]
+    fn short_frames() {
+        let mut flow = Flow {
+            nw_src: 9,
+            ..Default::default()
+        };
+        assert_eq!(extract(&[], 1, &mut flow), Layout::EMPTY);
+        assert_eq!(
+            flow,
+            Flow {
+                in_port: 1,
+                ..Default::default()
+            }
+        );
+        let l = extract(&[0u8; 14], 1, &mut flow);
+        assert_eq!((l.l3(), l.dl_type), (Some(14), 0x05ff));
+    }
+
+    #[test]
+    fn shifted_layout() {
+        let l = Layout {
+            l3: 14,
+            l4: 34,
+            ..Layout::EMPTY
+        };
+        let s = l.shifted(4).unwrap();
+        assert_eq!((s.l3, s.l4, s.l2_5), (18, 38, OFS_ABSENT));
+        assert_eq!(s.shifted(-4).unwrap(), l);
+        assert_eq!(l.shifted(-15), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn never_panics_on_arbitrary_bytes(b in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut flow = Flow::default();
+            let l = extract(&b, 0, &mut flow);
+            check_layout(&b, &l);
+        }
+
+        #[test]
+        fn never_panics_on_plausible_headers(ethertype in prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x8100),
+                                                                      Just(0x88a8), Just(0x8847), Just(0x0806), Just(0x0030)],
+                                             rest in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let mut b = vec![0u8; 12];
+            b.extend_from_slice(&ethertype.to_be_bytes());
+            b.extend_from_slice(&rest);
+            let mut flow = Flow::default();
+            let l = extract(&b, 0, &mut flow);
+            check_layout(&b, &l);
+            prop_assert_eq!(flow.dl_type == 0, false);
+        }
+
+        #[test]
+        fn truncations_of_valid_frames(i in 0usize..3, cut in any::<prop::sample::Index>(),
+                                       flip in any::<prop::sample::Index>(), x in any::<u8>()) {
+            let mut f = sample_frames()[i].clone();
+            let at = flip.index(f.len());
+            f[at] ^= x;
+            let n = cut.index(f.len() + 1);
+            let mut flow = Flow::default();
+            let l = extract(&f[..n], 0, &mut flow);
+            check_layout(&f[..n], &l);
+        }
+    }
+}
