@@ -1,1 +1,772 @@
 //! Tuple-space-search classifier: rules grouped into subtables by mask, searched in priority order.
+//!
+//! # Goal
+//!
+//! Given a flow key, find the highest-priority rule of one OpenFlow table whose match the key
+//! satisfies, and at the same time say which bits of the key the answer depended on. The
+//! second output is what makes the datapath's megaflow cache possible: translation ORs the
+//! bits into the megaflow mask, and every packet that agrees with the looked-up key on those
+//! bits is then handled by the cached actions without another lookup.
+//!
+//! # The correctness property
+//!
+//! Let `wc` be the bits un-wildcarded by `lookup(f)`. For every key `g` with
+//! `g & wc == f & wc`, `lookup(g)` must return the same rule (and consult the same filters
+//! with the same results). Un-wildcarding a bit that did not matter is always safe: the
+//! megaflow is merely narrower than it could be, and more packets miss it and go through
+//! translation. Forgetting a bit that did matter is a bug: a packet that differs in that bit
+//! hits a megaflow whose actions belong to a different rule. Every optimisation below is
+//! therefore judged by two questions: does it keep the property, and how many bits does it
+//! un-wildcard.
+//!
+//! # Tuple space search
+//!
+//! Rules with the same mask form a *subtable*: a hash map from the masked key to the rules
+//! with that key, highest rank first. A lookup probes each subtable once with the key under
+//! that subtable's mask, so its cost grows with the number of distinct masks, not of rules.
+//! The subtable's whole mask is un-wildcarded when it is probed, hit or miss, because the
+//! outcome of a hash probe depends on every masked bit. *Cost:* one hash of the key per
+//! subtable; workloads with many distinct masks (say, one per CIDR prefix length) pay for
+//! each of them.
+//!
+//! # Priority ordering and early termination
+//!
+//! Every subtable knows the highest rank among its rules, and the subtables are kept sorted
+//! by it. Once a match has been found, the search stops at the first subtable whose best rank
+//! is lower: no rule in it or after it can win, so their masks need not be un-wildcarded at
+//! all. *Cost:* subtables must be re-sorted when a rule insertion or removal changes one's
+//! maximum (insertion and removal are O(subtables), lookups stay allocation-free).
+//!
+//! # Staged lookup
+//!
+//! A subtable's mask is split into four stages: metadata (`metadata`, `in_port`,
+//! `recirc_id`), L2, L3 and L4 (see [`STAGES`]). For every stage but the last, the subtable
+//! keeps a multiset of the hashes of its rules' keys under the mask of that stage and all the
+//! earlier ones. A lookup checks these stage by stage; when the key's partial hash is absent,
+//! no rule of the subtable can match any key that agrees with this one on the stages
+//! consulted so far, so only those stages are un-wildcarded and the subtable is left. This
+//! keeps, for example, the L4 ports of a subtable matching `tcp,nw_dst=10.0.0.1,tp_dst=80`
+//! out of the megaflow of a packet going to 10.0.0.2. Hash collisions can only make a check
+//! pass that should fail, which un-wildcards more bits, never fewer. *Cost:* up to three more
+//! hashes per probed subtable and one hash map per stage; insertion and removal update them.
+//!
+//! # Ranks and ties
+//!
+//! OpenFlow leaves the outcome undefined when two overlapping rules have the same priority.
+//! Here it is defined: every insertion gets a sequence number and a rule's *rank* is
+//! `priority << 48 | sequence`, so among equal priorities the most recently inserted rule
+//! wins. Ranks are unique, which is what lets early termination stop on a strict comparison.
+//!
+//! # Filters
+//!
+//! A rule may carry eBPF filters (`bpf_filter=NAME`). The caller's `filter` callback decides
+//! them; it is asked only about candidates that could still win (rank above the best match so
+//! far), and a rejected candidate lets the next lower-ranked candidate of the same key, or of
+//! a later subtable, win. Filter results are not visible in the mask: the caller records
+//! which filters were consulted and what they answered (the megaflow re-checks them).
+//!
+//! # Versioning and thread safety
+//!
+//! The classifier is a plain single-owner value (`&self` lookups, `&mut self` updates); the
+//! owning [`crate::bridge::Bridge`] carries the version number that caches revalidate against.
+//! Rules are shared as `Arc<Rule>` so that translation can keep a rule's actions while it
+//! mutates other parts of the bridge.
+
+use crate::flow::{Flow, Vlan};
+use crate::rule::{Match, Rule};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, OnceLock};
+
+/// Stable identity of a rule: never reused within one bridge.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Default)]
+pub struct RuleId(pub u64);
+
+/// Number of lookup stages.
+pub const N_STAGES: usize = 4;
+
+/// Names of the lookup stages, in order.
+pub const STAGES: [&str; N_STAGES] = ["metadata", "l2", "l3", "l4"];
+
+/// The bits of a [`Flow`] that belong to each stage (together they cover the whole key).
+pub fn stage_bits() -> &'static [Flow; N_STAGES] {
+    static BITS: OnceLock<[Flow; N_STAGES]> = OnceLock::new();
+    BITS.get_or_init(|| {
+        let mut s = [Flow::default(); N_STAGES];
+        s[0].metadata = !0;
+        s[0].in_port = !0;
+        s[0].recirc_id = !0;
+        s[1].dl_dst = [0xff; 6];
+        s[1].dl_src = [0xff; 6];
+        s[1].dl_type = !0;
+        s[1].vlans = [Vlan { tpid: !0, tci: !0 }; 2];
+        s[1].mpls_lse = !0;
+        s[2].nw_src = !0;
+        s[2].nw_dst = !0;
+        s[2].ipv6_label = !0;
+        s[2].ipv6_src = [0xff; 16];
+        s[2].ipv6_dst = [0xff; 16];
+        s[2].nw_proto = !0;
+        s[2].nw_tos = !0;
+        s[2].nw_ttl = !0;
+        s[2].nw_frag = !0;
+        s[3].nd_target = [0xff; 16];
+        s[3].arp_sha = [0xff; 6];
+        s[3].arp_tha = [0xff; 6];
+        s[3].tp_src = !0;
+        s[3].tp_dst = !0;
+        s[3].tcp_flags = !0;
+        s
+    })
+}
+
+/// A hasher for keys that already are well-mixed 64-bit hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ *b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashMapId<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
+
+/// A rule as the classifier stores it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// `priority << 48 | insertion sequence`: unique, higher wins.
+    pub rank: u64,
+    /// The rule's identity.
+    pub id: RuleId,
+    /// The rule.
+    pub rule: Arc<Rule>,
+}
+
+#[derive(Clone, Debug)]
+struct Bucket {
+    key: Flow,
+    /// Highest rank first.
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone, Debug)]
+struct Stage {
+    /// Subtable mask restricted to this stage and every earlier one.
+    mask: Flow,
+    /// Hash of each rule key under `mask` -> number of rules with that hash.
+    hashes: HashMapId<u32>,
+}
+
+#[derive(Clone, Debug)]
+struct Subtable {
+    mask: Flow,
+    /// Checks before the final probe (stages with no bits of `mask` are left out).
+    stages: Vec<Stage>,
+    buckets: HashMapId<Vec<Bucket>>,
+    ranks: BTreeSet<u64>,
+}
+
+impl Subtable {
+    fn new(mask: Flow) -> Subtable {
+        let bits = stage_bits();
+        let mut stages = Vec::new();
+        let mut cum = Flow::default();
+        let mut last_nonempty = 0;
+        for (i, b) in bits.iter().enumerate() {
+            if !mask.masked(b).is_zero() {
+                last_nonempty = i;
+            }
+        }
+        for b in bits.iter().take(last_nonempty) {
+            let part = mask.masked(b);
+            if part.is_zero() {
+                continue;
+            }
+            cum.or_assign(&part);
+            stages.push(Stage {
+                mask: cum,
+                hashes: HashMapId::default(),
+            });
+        }
+        Subtable {
+            mask,
+            stages,
+            buckets: HashMapId::default(),
+            ranks: BTreeSet::new(),
+        }
+    }
+
+    fn max_rank(&self) -> u64 {
+        self.ranks.last().copied().unwrap_or(0)
+    }
+
+    fn insert(&mut self, key: Flow, entry: Entry) {
+        for s in &mut self.stages {
+            *s.hashes.entry(key.hash_masked(&s.mask, 0)).or_insert(0) += 1;
+        }
+        self.ranks.insert(entry.rank);
+        let list = self
+            .buckets
+            .entry(key.hash_masked(&self.mask, 0))
+            .or_default();
+        let bucket = match list.iter_mut().position(|b| b.key == key) {
+            Some(i) => &mut list[i],
+            None => {
+                list.push(Bucket {
+                    key,
+                    entries: Vec::new(),
+                });
+                list.last_mut().expect("just pushed")
+            }
+        };
+        let pos = bucket
+            .entries
+            .iter()
+            .position(|e| e.rank < entry.rank)
+            .unwrap_or(bucket.entries.len());
+        bucket.entries.insert(pos, entry);
+    }
+
+    fn remove(&mut self, key: &Flow, id: RuleId) -> Option<Entry> {
+        let h = key.hash_masked(&self.mask, 0);
+        let list = self.buckets.get_mut(&h)?;
+        let bi = list.iter().position(|b| b.key == *key)?;
+        let ei = list[bi].entries.iter().position(|e| e.id == id)?;
+        let entry = list[bi].entries.remove(ei);
+        if list[bi].entries.is_empty() {
+            list.swap_remove(bi);
+            if list.is_empty() {
+                self.buckets.remove(&h);
+            }
+        }
+        for s in &mut self.stages {
+            let sh = key.hash_masked(&s.mask, 0);
+            if let Some(n) = s.hashes.get_mut(&sh) {
+                *n -= 1;
+                if *n == 0 {
+                    s.hashes.remove(&sh);
+                }
+            }
+        }
+        self.ranks.remove(&entry.rank);
+        Some(entry)
+    }
+
+    fn bucket(&self, key: &Flow) -> Option<&Bucket> {
+        self.buckets
+            .get(&key.hash_masked(&self.mask, 0))?
+            .iter()
+            .find(|b| b.key == *key)
+    }
+}
+
+/// Where a rule lives, so that it can be removed without a search.
+#[derive(Clone, Copy, Debug)]
+struct Location {
+    mask: Flow,
+    key: Flow,
+}
+
+/// One OpenFlow table's rules, organised for tuple space search. See the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct Classifier {
+    /// Sorted by maximum rank, highest first.
+    subtables: Vec<Subtable>,
+    index: HashMap<RuleId, Location>,
+    next_seq: u64,
+}
+
+/// Whether `flow` under `mask` equals `key` (which is already masked).
+#[inline]
+fn masked_eq(flow: &Flow, mask: &Flow, key: &Flow) -> bool {
+    flow.words()
+        .iter()
+        .zip(mask.words())
+        .zip(key.words())
+        .all(|((f, m), k)| f & m == *k)
+}
+
+impl Classifier {
+    /// An empty classifier.
+    pub fn new() -> Classifier {
+        Classifier::default()
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Number of subtables (distinct masks).
+    pub fn n_subtables(&self) -> usize {
+        self.subtables.len()
+    }
+
+    /// Inserts `rule` under `id` (which must not be present); it outranks every rule of equal
+    /// priority already present. Bits of the match's flow outside its mask are ignored.
+    pub fn insert(&mut self, id: RuleId, rule: Arc<Rule>) {
+        assert!(
+            !self.index.contains_key(&id),
+            "rule id {id:?} inserted twice"
+        );
+        let mask = rule.r#match.mask;
+        let key = rule.r#match.flow.masked(&mask);
+        self.next_seq += 1;
+        let rank = (rule.priority as u64) << 48 | (self.next_seq & ((1 << 48) - 1));
+        let st = match self.subtables.iter().position(|s| s.mask == mask) {
+            Some(i) => i,
+            None => {
+                self.subtables.push(Subtable::new(mask));
+                self.subtables.len() - 1
+            }
+        };
+        self.subtables[st].insert(key, Entry { rank, id, rule });
+        self.index.insert(id, Location { mask, key });
+        self.sort_subtables();
+    }
+
+    /// Removes a rule, returning it.
+    pub fn remove(&mut self, id: RuleId) -> Option<Arc<Rule>> {
+        let loc = self.index.remove(&id)?;
+        let st = self.subtables.iter().position(|s| s.mask == loc.mask)?;
+        let entry = self.subtables[st].remove(&loc.key, id)?;
+        if self.subtables[st].ranks.is_empty() {
+            self.subtables.remove(st);
+        } else {
+            self.sort_subtables();
+        }
+        Some(entry.rule)
+    }
+
+    /// Replaces the stored rule of `id` by `rule`, which must have the same match and priority
+    /// (used to change actions, cookie or timeouts in place). Returns false if `id` is absent.
+    pub fn replace(&mut self, id: RuleId, rule: Arc<Rule>) -> bool {
+        let Some(loc) = self.index.get(&id).copied() else {
+            return false;
+        };
+        let Some(st) = self.subtables.iter_mut().find(|s| s.mask == loc.mask) else {
+            return false;
+        };
+        let h = loc.key.hash_masked(&st.mask, 0);
+        let Some(list) = st.buckets.get_mut(&h) else {
+            return false;
+        };
+        for b in list.iter_mut().filter(|b| b.key == loc.key) {
+            if let Some(e) = b.entries.iter_mut().find(|e| e.id == id) {
+                debug_assert_eq!(e.rule.r#match, rule.r#match);
+                debug_assert_eq!(e.rule.priority, rule.priority);
+                e.rule = rule;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The stored entry of a rule.
+    pub fn get(&self, id: RuleId) -> Option<&Entry> {
+        let loc = self.index.get(&id)?;
+        let st = self.subtables.iter().find(|s| s.mask == loc.mask)?;
+        st.bucket(&loc.key)?.entries.iter().find(|e| e.id == id)
+    }
+
+    /// The rule with exactly this match (including filters) and priority, if any
+    /// (OpenFlow's "strict" selection, and the identity an `add` replaces).
+    pub fn find_exact(&self, m: &Match, priority: u16) -> Option<&Entry> {
+        let st = self.subtables.iter().find(|s| s.mask == m.mask)?;
+        let key = m.flow.masked(&m.mask);
+        st.bucket(&key)?
+            .entries
+            .iter()
+            .find(|e| e.rule.priority == priority && e.rule.r#match.bpf_filters == m.bpf_filters)
+    }
+
+    /// Every rule, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.subtables.iter().flat_map(|s| {
+            s.buckets
+                .values()
+                .flat_map(|l| l.iter().flat_map(|b| b.entries.iter()))
+        })
+    }
+
+    fn sort_subtables(&mut self) {
+        self.subtables
+            .sort_by_key(|s| std::cmp::Reverse(s.max_rank()));
+    }
+
+    /// Finds the highest-ranked rule matching `flow` whose filters (if any) `filter` accepts,
+    /// OR-ing into `wc` every bit the answer depended on. Does not allocate.
+    pub fn lookup(
+        &self,
+        flow: &Flow,
+        wc: &mut Flow,
+        filter: &mut dyn FnMut(&Rule) -> bool,
+    ) -> Option<RuleId> {
+        self.lookup_entry(flow, wc, filter).map(|e| e.id)
+    }
+
+    /// Like [`Classifier::lookup`], returning the stored entry.
+    pub fn lookup_entry(
+        &self,
+        flow: &Flow,
+        wc: &mut Flow,
+        filter: &mut dyn FnMut(&Rule) -> bool,
+    ) -> Option<&Entry> {
+        let mut best: Option<&Entry> = None;
+        'subtables: for st in &self.subtables {
+            if let Some(b) = best {
+                if st.max_rank() < b.rank {
+                    break;
+                }
+            }
+            for stage in &st.stages {
+                if !stage.hashes.contains_key(&flow.hash_masked(&stage.mask, 0)) {
+                    wc.or_assign(&stage.mask);
+                    continue 'subtables;
+                }
+            }
+            wc.or_assign(&st.mask);
+            let Some(list) = st.buckets.get(&flow.hash_masked(&st.mask, 0)) else {
+                continue;
+            };
+            let Some(bucket) = list.iter().find(|b| masked_eq(flow, &st.mask, &b.key)) else {
+                continue;
+            };
+            for e in &bucket.entries {
+                if best.is_some_and(|b| e.rank < b.rank) {
+                    break;
+                }
+                if e.rule.r#match.bpf_filters.is_empty() || filter(&e.rule) {
+                    best = Some(e);
+                    break;
+                }
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::Field;
+    use proptest::prelude::*;
+
+    fn rule(priority: u16, fields: &[(Field, u128, u128)], filters: &[&str]) -> Rule {
+        let mut m = Match::default();
+        for &(f, v, mask) in fields {
+            f.or_mask(&mut m.mask, mask);
+            let cur = f.get(&m.flow);
+            f.set(&mut m.flow, cur | (v & mask));
+        }
+        m.bpf_filters = filters.iter().map(|s| s.to_string()).collect();
+        Rule {
+            table: 0,
+            priority,
+            cookie: 0,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            r#match: m,
+            actions: vec![],
+        }
+    }
+
+    fn no_filter(_: &Rule) -> bool {
+        panic!("no rule has filters")
+    }
+
+    #[test]
+    fn stages_cover_the_key_once() {
+        let mut all = Flow::default();
+        for (i, s) in stage_bits().iter().enumerate() {
+            for t in &stage_bits()[i + 1..] {
+                assert!(s.masked(t).is_zero(), "stages overlap");
+            }
+            all.or_assign(s);
+        }
+        assert_eq!(all, Flow::exact_mask());
+    }
+
+    #[test]
+    fn priority_then_recency() {
+        let mut c = Classifier::new();
+        c.insert(
+            RuleId(1),
+            Arc::new(rule(10, &[(Field::InPort, 1, 0xffff_ffff)], &[])),
+        );
+        c.insert(
+            RuleId(2),
+            Arc::new(rule(20, &[(Field::EthType, 0x800, 0xffff)], &[])),
+        );
+        c.insert(
+            RuleId(3),
+            Arc::new(rule(20, &[(Field::NwTtl, 64, 0xff)], &[])),
+        );
+        let mut f = Flow {
+            in_port: 1,
+            dl_type: 0x800,
+            nw_ttl: 64,
+            ..Flow::default()
+        };
+        let mut wc = Flow::default();
+        assert_eq!(c.lookup(&f, &mut wc, &mut no_filter), Some(RuleId(3)));
+        f.nw_ttl = 63;
+        assert_eq!(c.lookup(&f, &mut wc, &mut no_filter), Some(RuleId(2)));
+        f.dl_type = 0x86dd;
+        assert_eq!(c.lookup(&f, &mut wc, &mut no_filter), Some(RuleId(1)));
+        f.in_port = 2;
+        assert_eq!(c.lookup(&f, &mut wc, &mut no_filter), None);
+        assert_eq!(c.remove(RuleId(3)).unwrap().priority, 20);
+        f = Flow {
+            in_port: 1,
+            dl_type: 0x800,
+            nw_ttl: 64,
+            ..Flow::default()
+        };
+        assert_eq!(c.lookup(&f, &mut wc, &mut no_filter), Some(RuleId(2)));
+        assert_eq!(c.n_subtables(), 2);
+    }
+
+    #[test]
+    fn early_termination_leaves_lower_subtables_wildcarded() {
+        let mut c = Classifier::new();
+        c.insert(
+            RuleId(1),
+            Arc::new(rule(100, &[(Field::InPort, 1, 0xffff_ffff)], &[])),
+        );
+        c.insert(
+            RuleId(2),
+            Arc::new(rule(1, &[(Field::TcpDst, 80, 0xffff)], &[])),
+        );
+        let f = Flow {
+            in_port: 1,
+            tp_dst: 80,
+            ..Flow::default()
+        };
+        let mut wc = Flow::default();
+        assert_eq!(c.lookup(&f, &mut wc, &mut no_filter), Some(RuleId(1)));
+        assert_eq!(wc.in_port, !0);
+        assert_eq!(wc.tp_dst, 0, "the priority-1 subtable was never probed");
+    }
+
+    #[test]
+    fn staged_lookup_stops_at_the_first_failing_stage() {
+        let mut c = Classifier::new();
+        c.insert(
+            RuleId(1),
+            Arc::new(rule(
+                5,
+                &[
+                    (Field::EthType, 0x800, 0xffff),
+                    (Field::Ipv4Dst, 0x0a000001, 0xffff_ffff),
+                    (Field::TcpDst, 80, 0xffff),
+                ],
+                &[],
+            )),
+        );
+        let f = Flow {
+            dl_type: 0x800,
+            nw_dst: 0x0a000002,
+            tp_dst: 80,
+            ..Flow::default()
+        };
+        let mut wc = Flow::default();
+        assert_eq!(c.lookup(&f, &mut wc, &mut no_filter), None);
+        assert_eq!(wc.dl_type, 0xffff);
+        assert_eq!(wc.nw_dst, !0);
+        assert_eq!(wc.tp_dst, 0, "L4 stage must not be consulted");
+        let f2 = Flow {
+            dl_type: 0x86dd,
+            ..f
+        };
+        let mut wc2 = Flow::default();
+        assert_eq!(c.lookup(&f2, &mut wc2, &mut no_filter), None);
+        assert_eq!(wc2.nw_dst, 0, "L3 stage must not be consulted");
+    }
+
+    #[test]
+    fn rejected_filter_lets_lower_candidate_win() {
+        let mut c = Classifier::new();
+        let m = [(Field::InPort, 1, 0xffff_ffff)];
+        c.insert(RuleId(1), Arc::new(rule(10, &m, &["a"])));
+        c.insert(RuleId(2), Arc::new(rule(5, &m, &[])));
+        c.insert(RuleId(3), Arc::new(rule(7, &[], &["b"])));
+        let f = Flow {
+            in_port: 1,
+            ..Flow::default()
+        };
+        let mut asked = Vec::new();
+        let mut wc = Flow::default();
+        let r = c.lookup(&f, &mut wc, &mut |r: &Rule| {
+            asked.push(r.r#match.bpf_filters[0].clone());
+            false
+        });
+        assert_eq!(r, Some(RuleId(2)));
+        assert_eq!(asked, ["a", "b"]);
+        let mut asked = Vec::new();
+        let r = c.lookup(&f, &mut wc, &mut |r: &Rule| {
+            asked.push(r.r#match.bpf_filters[0].clone());
+            true
+        });
+        assert_eq!(r, Some(RuleId(1)));
+        assert_eq!(asked, ["a"], "lower candidates are not asked once one wins");
+    }
+
+    #[test]
+    fn find_exact_and_replace() {
+        let mut c = Classifier::new();
+        let r = rule(10, &[(Field::InPort, 1, 0xffff_ffff)], &[]);
+        c.insert(RuleId(1), Arc::new(r.clone()));
+        assert_eq!(c.find_exact(&r.r#match, 10).map(|e| e.id), Some(RuleId(1)));
+        assert!(c.find_exact(&r.r#match, 11).is_none());
+        let mut r2 = r.clone();
+        r2.cookie = 7;
+        assert!(c.replace(RuleId(1), Arc::new(r2)));
+        assert_eq!(c.get(RuleId(1)).unwrap().rule.cookie, 7);
+        assert_eq!(c.iter().count(), 1);
+    }
+
+    // ---- Differential test against a linear classifier ----
+
+    /// Fields and values from small sets, so that rules overlap and share masks.
+    fn arb_fields() -> impl Strategy<Value = Vec<(Field, u128, u128)>> {
+        let field = prop_oneof![
+            (0u128..3).prop_map(|v| (Field::InPort, v, 0xffff_ffff)),
+            (0u128..2).prop_map(|v| (Field::EthType, 0x800 + v * 0x85dd, 0xffff)),
+            (0u128..4, prop::sample::select(vec![0xffu128, 0xf0, 0x0f])).prop_map(|(v, m)| (
+                Field::Ipv4Dst,
+                0x0a000000 | v,
+                0xffff_ff00 | m
+            )),
+            (0u128..3).prop_map(|v| (Field::TcpDst, 80 + v, 0xffff)),
+            (0u128..2).prop_map(|v| (Field::Metadata, v, 1)),
+            (0u128..3).prop_map(|v| (Field::EthSrc, v, 0xff)),
+        ];
+        prop::collection::vec(field, 0..4)
+    }
+
+    fn arb_flow() -> impl Strategy<Value = Flow> {
+        (
+            0u32..3,
+            0u16..2,
+            0u32..300,
+            0u16..4,
+            0u64..2,
+            0u8..4,
+            any::<u64>(),
+        )
+            .prop_map(|(in_port, ip6, dst, tp, meta, src, noise)| {
+                let mut f = Flow {
+                    in_port,
+                    dl_type: if ip6 == 1 { 0x86dd } else { 0x800 },
+                    nw_dst: 0x0a000000 | dst,
+                    tp_dst: 79 + tp,
+                    metadata: meta | (noise & !1),
+                    nw_ttl: noise as u8,
+                    ..Flow::default()
+                };
+                f.dl_src[5] = src;
+                f.dl_src[0] = (noise >> 8) as u8;
+                f
+            })
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u16, Vec<(Field, u128, u128)>, Option<u8>),
+        Remove(usize),
+    }
+
+    fn arb_ops() -> impl Strategy<Value = Vec<Op>> {
+        let op = prop_oneof![
+            4 => (0u16..4, arb_fields(), prop::option::weighted(0.3, 0u8..3))
+                .prop_map(|(p, f, flt)| Op::Insert(p, f, flt)),
+            1 => any::<usize>().prop_map(Op::Remove),
+        ];
+        prop::collection::vec(op, 1..40)
+    }
+
+    /// Deterministic stand-in for eBPF filters: the answer depends on the filter and the key.
+    fn filter_answer(name: &str, flow: &Flow) -> bool {
+        let h = flow.hash_exact(name.len() as u64) ^ name.as_bytes()[1] as u64;
+        h & 1 == 1
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn agrees_with_linear_search_and_mask_is_sound(ops in arb_ops(), flows in prop::collection::vec(arb_flow(), 1..8), flips in prop::collection::vec(any::<[u64; 16]>(), 4)) {
+            let mut c = Classifier::new();
+            // The reference: (id, sequence, rule); highest (priority, sequence) wins.
+            let mut linear: Vec<(RuleId, u64, Rule)> = Vec::new();
+            let mut next = 0u64;
+            for op in ops {
+                match op {
+                    Op::Insert(p, fields, flt) => {
+                        next += 1;
+                        let names: Vec<String> = flt.map(|n| format!("f{n}")).into_iter().collect();
+                        let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+                        let r = rule(p, &fields, &names);
+                        c.insert(RuleId(next), Arc::new(r.clone()));
+                        linear.push((RuleId(next), next, r));
+                    }
+                    Op::Remove(i) if !linear.is_empty() => {
+                        let (id, _, _) = linear.remove(i % linear.len());
+                        prop_assert!(c.remove(id).is_some());
+                    }
+                    Op::Remove(_) => {}
+                }
+            }
+            prop_assert_eq!(c.len(), linear.len());
+            for f in flows {
+                let expect = linear
+                    .iter()
+                    .filter(|(_, _, r)| r.r#match.matches(&f)
+                        && r.r#match.bpf_filters.iter().all(|n| filter_answer(n, &f)))
+                    .max_by_key(|(_, seq, r)| (r.priority, *seq))
+                    .map(|(id, _, _)| *id);
+                let mut wc = Flow::default();
+                let mut asked = Vec::new();
+                let got = c.lookup(&f, &mut wc, &mut |r: &Rule| {
+                    let ok = r.r#match.bpf_filters.iter().all(|n| filter_answer(n, &f));
+                    asked.push((r.r#match.bpf_filters.clone(), ok));
+                    ok
+                });
+                prop_assert_eq!(got, expect);
+                // Any key that agrees on the un-wildcarded bits gets the same answer, provided
+                // the filters consulted answer the same (the megaflow re-checks them).
+                for flip in &flips {
+                    let mut g = f;
+                    for ((w, m), x) in g.words_mut().iter_mut().zip(wc.words()).zip(flip) {
+                        *w ^= x & !m;
+                    }
+                    g.pad = [0; 4];
+                    let mut answers = asked.iter();
+                    let mut wc2 = Flow::default();
+                    let got2 = c.lookup(&g, &mut wc2, &mut |r: &Rule| {
+                        let (names, ok) = answers.next().expect("asked more filters than for f");
+                        assert_eq!(names, &r.r#match.bpf_filters);
+                        *ok
+                    });
+                    prop_assert_eq!(got2, got);
+                    prop_assert_eq!(wc2, wc, "same decisions must consult the same bits");
+                }
+            }
+        }
+    }
+}
