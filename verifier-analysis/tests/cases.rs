@@ -764,3 +764,50 @@ fn checksum_helpers_record_their_field() {
     accepted(&a);
     assert_eq!(a.packet_writes, ranges(&[(24, 26)]));
 }
+
+// ---------------------------------------------------------------- reports
+
+#[test]
+fn report_names_fields_and_shows_context() {
+    use verifier_analysis::report::{render_text, Report};
+    let src = format!(
+        "{PROLOGUE}
+        r3 = r1
+        r3 += 34
+        if r3 > r2 goto out
+        r4 = *(u8 *)(r1 + 22)
+        r4 += -1
+        *(u8 *)(r1 + 22) = r4
+        *(u16 *)(r1 + 24) = 0
+    out:
+        r0 = 2
+        exit"
+    );
+    let prog = Program::new(assemble(&src).unwrap(), Abi::Xdp, maps());
+    let a = analyze(&prog, &Platform::xdp());
+    let text = render_text(&prog, &a);
+    assert!(text.contains("verdict: ACCEPT"), "{text}");
+    assert!(text.contains("writes ipv4.ttl, ipv4.checksum"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&Report::new(&prog, &a).to_json()).unwrap();
+    assert_eq!(
+        json["writes_fields_udp"],
+        serde_json::json!(["ipv4.ttl", "ipv4.checksum"])
+    );
+    assert_eq!(json["packet_writes"]["Ranges"][0]["start"], 22);
+
+    let bad = Program::new(
+        assemble(&format!(
+            "{PROLOGUE}\nr3 = 1\nr4 = 2\nr0 = *(u8 *)(r1 + 0)\nr5 = 3\nexit"
+        ))
+        .unwrap(),
+        Abi::Xdp,
+        vec![],
+    );
+    let a = analyze(&bad, &Platform::xdp());
+    let text = render_text(&bad, &a);
+    assert!(text.contains("REJECT at instruction 4"), "{text}");
+    assert!(text.contains(">    4: r0 = *(u8 *)(r1 + 0)"), "{text}");
+    assert!(text.contains("     1: r1 = *(u32 *)(r1 + 0)"), "{text}");
+    // The whole analysis serialises too.
+    serde_json::to_string(&a).unwrap();
+}
