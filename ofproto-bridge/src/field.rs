@@ -360,6 +360,9 @@ impl Prerequisite {
         } else {
             None
         };
+        // Neighbour discovery messages have ICMP code 0 (Open vSwitch's `is_nd`); an
+        // unmatched code is 0 in a masked flow and so does not rule ND out.
+        let nd_code = flow.tp_dst == 0;
         match self {
             Prerequisite::None => true,
             Prerequisite::Vlan => {
@@ -376,13 +379,15 @@ impl Prerequisite {
             Prerequisite::Icmpv4 => dl_type == 0x0800 && proto == Some(1),
             Prerequisite::Icmpv6 => dl_type == 0x86dd && proto == Some(58),
             Prerequisite::Nd => {
-                Prerequisite::Icmpv6.is_met(flow, mask) && matches!(icmp6_type, Some(135 | 136))
+                Prerequisite::Icmpv6.is_met(flow, mask)
+                    && nd_code
+                    && matches!(icmp6_type, Some(135 | 136))
             }
             Prerequisite::NdSolicit => {
-                Prerequisite::Icmpv6.is_met(flow, mask) && icmp6_type == Some(135)
+                Prerequisite::Icmpv6.is_met(flow, mask) && nd_code && icmp6_type == Some(135)
             }
             Prerequisite::NdAdvert => {
-                Prerequisite::Icmpv6.is_met(flow, mask) && icmp6_type == Some(136)
+                Prerequisite::Icmpv6.is_met(flow, mask) && nd_code && icmp6_type == Some(136)
             }
         }
     }
@@ -404,9 +409,15 @@ impl Prerequisite {
             Prerequisite::Sctp => "sctp or sctp6 (nw_proto=132)",
             Prerequisite::Icmpv4 => "icmp (dl_type=0x0800,nw_proto=1)",
             Prerequisite::Icmpv6 => "icmp6 (dl_type=0x86dd,nw_proto=58)",
-            Prerequisite::Nd => "icmp6 with icmp_type=135 or icmp_type=136 (neighbour discovery)",
-            Prerequisite::NdSolicit => "icmp6 with icmp_type=135 (neighbour solicitation)",
-            Prerequisite::NdAdvert => "icmp6 with icmp_type=136 (neighbour advertisement)",
+            Prerequisite::Nd => {
+                "icmp6 with icmp_type=135 or icmp_type=136 and icmp_code=0 (neighbour discovery)"
+            }
+            Prerequisite::NdSolicit => {
+                "icmp6 with icmp_type=135 and icmp_code=0 (neighbour solicitation)"
+            }
+            Prerequisite::NdAdvert => {
+                "icmp6 with icmp_type=136 and icmp_code=0 (neighbour advertisement)"
+            }
         }
     }
 }

@@ -215,10 +215,12 @@ impl<'a> ActionParser<'a> {
                 ),
             ));
         }
-        if mask == 0 {
-            return Err(self.err(p.value, format!("{}: mask writes no bits", p.value)));
+        if mask == field.full_mask() {
+            self.push(p, Action::SetField { field, value, mask })?;
+            return Ok(());
         }
-        // OpenFlow 1.3 writes part of a field with one NXAST_REG_LOAD per run of mask bits.
+        // OpenFlow 1.3 writes part of a field with one NXAST_REG_LOAD per run of mask bits
+        // (so a zero mask writes nothing: Open vSwitch drops such an action, and so does this).
         for (lo, hi) in mask_runs(mask, field.width()) {
             let run = ones(lo, hi);
             self.push(
@@ -459,13 +461,8 @@ impl<'a> ActionParser<'a> {
                     Some(m) => self.num(m, 64, "metadata mask")? as u64,
                     None => u64::MAX,
                 };
-                self.push(
-                    p,
-                    Action::WriteMetadata {
-                        value: value & mask,
-                        mask,
-                    },
-                )
+                // Open vSwitch keeps the value as written, bits outside the mask included.
+                self.push(p, Action::WriteMetadata { value, mask })
             }
             "bpf" => {
                 let v = self.arg(p)?;
@@ -669,8 +666,23 @@ pub(crate) fn ones(lo: u32, hi: u32) -> u128 {
 }
 
 /// The runs of consecutive one bits in `mask` (within `width` bits), lowest first, as
-/// inclusive `(lo, hi)` bit positions.
+/// inclusive `(lo, hi)` bit positions, each at most 64 bits long (a longer run is cut into
+/// 64-bit pieces from its low end, as Open vSwitch cuts `NXAST_REG_LOAD`s, whose value is
+/// 64 bits).
 pub(crate) fn mask_runs(mask: u128, width: u32) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for (lo, hi) in contiguous_runs(mask, width) {
+        let mut start = lo;
+        while start <= hi {
+            let end = hi.min(start + 63);
+            out.push((start, end));
+            start = end + 1;
+        }
+    }
+    out
+}
+
+fn contiguous_runs(mask: u128, width: u32) -> Vec<(u32, u32)> {
     let mut runs = Vec::new();
     let mut bit = 0;
     while bit < width {
@@ -695,7 +707,8 @@ mod tests {
     fn runs_of_mask_bits() {
         assert_eq!(mask_runs(0xf0f, 64), vec![(0, 3), (8, 11)]);
         assert_eq!(mask_runs(0, 64), vec![]);
-        assert_eq!(mask_runs(u128::MAX, 128), vec![(0, 127)]);
+        assert_eq!(mask_runs(u128::MAX, 128), vec![(0, 63), (64, 127)]);
+        assert_eq!(mask_runs(ones(32, 127), 128), vec![(32, 95), (96, 127)]);
         assert_eq!(ones(8, 11), 0xf00);
         assert_eq!(ones(0, 127), u128::MAX);
     }

@@ -83,7 +83,11 @@ pub fn parse_flows_file(text: &str) -> Result<Vec<FlowMod>, OfctlError> {
                 Some(c) => (c, rest),
                 None => (FlowModCommand::Add, line),
             },
-            None => (FlowModCommand::Add, line),
+            // A verb alone ("delete") applies to every flow.
+            None => match FlowModCommand::from_verb(trimmed.trim_end()) {
+                Some(c) => (c, &trimmed[trimmed.len()..]),
+                None => (FlowModCommand::Add, line),
+            },
         };
         // Re-slice so that columns count from the start of the line.
         let start = body.as_ptr() as usize - raw.as_ptr() as usize;
@@ -264,17 +268,31 @@ const SHORTHANDS: [(&str, u16, Option<u8>); 14] = [
     ("mplsm", 0x8848, None),
 ];
 
-/// A field name whose meaning depends on the protocol the match ends up with.
+/// A field name whose meaning depends on the protocol the match ends up with. Its bits are
+/// written at once (in order with the other fields); the protocol is checked at the end.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Generic {
-    /// `tp_src`: TCP/UDP/SCTP source port, or ICMP type.
-    TpSrc,
-    /// `tp_dst`: TCP/UDP/SCTP destination port, or ICMP code.
-    TpDst,
-    /// `icmp_type`: ICMPv4 or ICMPv6 type.
-    IcmpType,
-    /// `icmp_code`: ICMPv4 or ICMPv6 code.
-    IcmpCode,
+    /// `tp_src`/`tp_dst`: TCP, UDP or SCTP ports, or ICMP type/code.
+    Transport,
+    /// `icmp_type`/`icmp_code`: ICMPv4 or ICMPv6 type/code.
+    Icmp,
+}
+
+/// What to verify at the end about a field the text named.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Check {
+    /// A field with its own meta-flow prerequisite.
+    Field(Field),
+    /// A protocol-generic name that wrote the bits of this field.
+    Generic(Generic, Field),
+}
+
+impl Check {
+    fn field(self) -> Field {
+        match self {
+            Check::Field(f) | Check::Generic(_, f) => f,
+        }
+    }
 }
 
 /// Builds a match from pairs, remembering where each field was named for error messages.
@@ -284,9 +302,7 @@ struct MatchBuilder<'a> {
     mask: Flow,
     filters: Vec<String>,
     /// Fields set, with the name token that set them (for prerequisite errors).
-    seen: Vec<(Field, &'a str)>,
-    /// Protocol-generic fields, resolved once the protocol is known.
-    deferred: Vec<(Generic, Pair<'a>)>,
+    seen: Vec<(Check, &'a str)>,
 }
 
 impl<'a> MatchBuilder<'a> {
@@ -297,7 +313,6 @@ impl<'a> MatchBuilder<'a> {
             mask: Flow::default(),
             filters: Vec::new(),
             seen: Vec::new(),
-            deferred: Vec::new(),
         }
     }
 
@@ -317,16 +332,15 @@ impl<'a> MatchBuilder<'a> {
             return Ok(());
         }
         let generic = match p.key {
-            "tp_src" => Some(Generic::TpSrc),
-            "tp_dst" => Some(Generic::TpDst),
-            "icmp_type" => Some(Generic::IcmpType),
-            "icmp_code" => Some(Generic::IcmpCode),
+            "tp_src" => Some((Generic::Transport, Field::TcpSrc)),
+            "tp_dst" => Some((Generic::Transport, Field::TcpDst)),
+            "icmp_type" => Some((Generic::Icmp, Field::Icmpv4Type)),
+            "icmp_code" => Some((Generic::Icmp, Field::Icmpv4Code)),
             _ => None,
         };
-        if let Some(g) = generic {
-            need_value(input, p)?;
-            self.deferred.push((g, *p));
-            return Ok(());
+        if let Some((g, field)) = generic {
+            let v = need_value(input, p)?;
+            return self.apply_field(field, p.key, v, Check::Generic(g, field));
         }
         match p.key {
             "bpf_filter" | "filter_prog" => {
@@ -364,7 +378,7 @@ impl<'a> MatchBuilder<'a> {
                         (VLAN_VID_MASK | VLAN_CFI) as u128,
                     );
                 }
-                self.seen.push((Field::VlanVid, p.key));
+                self.seen.push((Check::Field(Field::VlanVid), p.key));
             }
             "dl_vlan_pcp" | "vlan_pcp" => {
                 let v = need_value(input, p)?;
@@ -374,7 +388,7 @@ impl<'a> MatchBuilder<'a> {
                 let tci = &mut self.flow.vlans[0].tci;
                 *tci = (*tci & !VLAN_PCP_MASK) | ((pcp as u16) << VLAN_PCP_SHIFT) | VLAN_CFI;
                 self.mask.vlans[0].tci |= VLAN_PCP_MASK | VLAN_CFI;
-                self.seen.push((Field::VlanPcp, p.key));
+                self.seen.push((Check::Field(Field::VlanPcp), p.key));
             }
             "nw_tos" => {
                 let v = need_value(input, p)?;
@@ -394,7 +408,7 @@ impl<'a> MatchBuilder<'a> {
                 }
                 // nw_tos names the DSCP bits of the TOS byte; the ECN bits are ignored.
                 self.set(Field::IpDscp, tos >> 2, 0x3f);
-                self.seen.push((Field::IpDscp, p.key));
+                self.seen.push((Check::Field(Field::IpDscp), p.key));
             }
             _ => {
                 let Some(field) = Field::from_name(p.key) else {
@@ -406,13 +420,19 @@ impl<'a> MatchBuilder<'a> {
                     return Err(OfctlError::syntax(input, p.text, msg));
                 };
                 let v = need_value(input, p)?;
-                self.apply_field(field, p.key, v)?;
+                self.apply_field(field, p.key, v, Check::Field(field))?;
             }
         }
         Ok(())
     }
 
-    fn apply_field(&mut self, field: Field, name: &'a str, v: &'a str) -> Result<(), OfctlError> {
+    fn apply_field(
+        &mut self,
+        field: Field,
+        name: &'a str,
+        v: &'a str,
+        check: Check,
+    ) -> Result<(), OfctlError> {
         let (value, mask) =
             parse_field_value(field, v).map_err(|m| OfctlError::syntax(self.input, v, m))?;
         let full = field.full_mask();
@@ -428,116 +448,48 @@ impl<'a> MatchBuilder<'a> {
             None => full,
         };
         self.set(field, value, mask);
-        self.seen.push((field, name));
+        self.seen.push((check, name));
         Ok(())
     }
 
-    fn dl_type(&self) -> Option<u16> {
-        (self.mask.dl_type == 0xffff).then_some(self.flow.dl_type)
-    }
-
-    fn nw_proto(&self) -> Option<u8> {
-        (self.mask.nw_proto == 0xff).then_some(self.flow.nw_proto)
-    }
-
-    fn resolve_deferred(&mut self) -> Result<(), OfctlError> {
-        let deferred = std::mem::take(&mut self.deferred);
-        let dl_type = self.dl_type();
-        let ip_any = matches!(dl_type, Some(0x0800) | Some(0x86dd));
-        let v6 = dl_type == Some(0x86dd);
-        for (g, p) in deferred {
-            let field = match g {
-                Generic::TpSrc | Generic::TpDst => {
-                    let src = g == Generic::TpSrc;
-                    match (ip_any, self.nw_proto()) {
-                        (true, Some(6)) => {
-                            if src {
-                                Field::TcpSrc
-                            } else {
-                                Field::TcpDst
-                            }
-                        }
-                        (true, Some(17)) => {
-                            if src {
-                                Field::UdpSrc
-                            } else {
-                                Field::UdpDst
-                            }
-                        }
-                        (true, Some(132)) => {
-                            if src {
-                                Field::SctpSrc
-                            } else {
-                                Field::SctpDst
-                            }
-                        }
-                        (true, Some(1)) if !v6 => {
-                            if src {
-                                Field::Icmpv4Type
-                            } else {
-                                Field::Icmpv4Code
-                            }
-                        }
-                        (true, Some(58)) if v6 => {
-                            if src {
-                                Field::Icmpv6Type
-                            } else {
-                                Field::Icmpv6Code
-                            }
-                        }
-                        _ => {
-                            return Err(OfctlError::MissingPrerequisite {
-                                field: p.key.to_string(),
-                                column: column_of(self.input, p.key),
-                                prerequisite:
-                                    "tcp, udp or sctp (nw_proto=6, 17 or 132 with ip or ipv6)"
-                                        .to_string(),
-                            })
-                        }
-                    }
-                }
-                Generic::IcmpType | Generic::IcmpCode => {
-                    let ty = g == Generic::IcmpType;
-                    if v6 {
-                        if ty {
-                            Field::Icmpv6Type
-                        } else {
-                            Field::Icmpv6Code
-                        }
-                    } else if dl_type == Some(0x0800) && self.nw_proto() == Some(1) {
-                        if ty {
-                            Field::Icmpv4Type
-                        } else {
-                            Field::Icmpv4Code
-                        }
-                    } else {
-                        return Err(OfctlError::MissingPrerequisite {
-                            field: p.key.to_string(),
-                            column: column_of(self.input, p.key),
-                            prerequisite: "icmp or icmp6 (nw_proto=1 with ip, or 58 with ipv6)"
-                                .to_string(),
-                        });
-                    }
-                }
-            };
-            self.apply_field(field, p.key, p.value)?;
+    fn missing(&self, name: &str, prerequisite: &str) -> OfctlError {
+        OfctlError::MissingPrerequisite {
+            field: name.to_string(),
+            column: column_of(self.input, name),
+            prerequisite: prerequisite.to_string(),
         }
-        Ok(())
     }
 
     fn check_prerequisites(&self) -> Result<(), OfctlError> {
         let later = self.mask.nw_frag & FRAG_LATER != 0 && self.flow.nw_frag & FRAG_LATER != 0;
-        for (field, name) in &self.seen {
-            if field.get(&self.mask) == 0 {
+        let (f, m) = (&self.flow, &self.mask);
+        let icmp = Prerequisite::Icmpv4.is_met(f, m) || Prerequisite::Icmpv6.is_met(f, m);
+        for (check, name) in &self.seen {
+            if check.field().get(&self.mask) == 0 {
                 continue;
             }
-            let pre = field.prerequisite();
-            if !pre.is_met(&self.flow, &self.mask) {
-                return Err(OfctlError::MissingPrerequisite {
-                    field: name.to_string(),
-                    column: column_of(self.input, name),
-                    prerequisite: pre.describe().to_string(),
-                });
+            let pre = match *check {
+                Check::Field(field) => field.prerequisite(),
+                Check::Generic(Generic::Transport, _) => {
+                    let ports = [Prerequisite::Tcp, Prerequisite::Udp, Prerequisite::Sctp];
+                    if !icmp && !ports.iter().any(|p| p.is_met(f, m)) {
+                        return Err(self.missing(
+                            name,
+                            "tcp, udp or sctp (nw_proto=6, 17 or 132 with ip or ipv6)",
+                        ));
+                    }
+                    Prerequisite::Tcp
+                }
+                Check::Generic(Generic::Icmp, _) => {
+                    if !icmp {
+                        return Err(self
+                            .missing(name, "icmp or icmp6 (nw_proto=1 with ip, or 58 with ipv6)"));
+                    }
+                    Prerequisite::Icmpv4
+                }
+            };
+            if matches!(check, Check::Field(_)) && !pre.is_met(f, m) {
+                return Err(self.missing(name, pre.describe()));
             }
             let l4 = matches!(
                 pre,
@@ -562,6 +514,57 @@ impl<'a> MatchBuilder<'a> {
         Ok(())
     }
 
+    /// In an ICMP match the transport fields are the (8-bit, exact-match) ICMP type and code,
+    /// however they were named (`tp_src`, `icmp_type`, `icmpv6_type`).
+    fn normalize_icmp(&mut self) -> Result<(), OfctlError> {
+        let (f, m) = (&self.flow, &self.mask);
+        let v6 = Prerequisite::Icmpv6.is_met(f, m);
+        if !v6 && !Prerequisite::Icmpv4.is_met(f, m) {
+            return Ok(());
+        }
+        for (ty, src) in [(Field::Icmpv4Type, true), (Field::Icmpv4Code, false)] {
+            let (mask, value) = if src {
+                (self.mask.tp_src, self.flow.tp_src)
+            } else {
+                (self.mask.tp_dst, self.flow.tp_dst)
+            };
+            if mask == 0 {
+                continue;
+            }
+            let name = self
+                .seen
+                .iter()
+                .rev()
+                .find(|(c, _)| {
+                    let cf = c.field();
+                    cf == ty
+                        || (src && matches!(cf, Field::TcpSrc | Field::Icmpv6Type))
+                        || (!src && matches!(cf, Field::TcpDst | Field::Icmpv6Code))
+                })
+                .map_or(ty.name(), |(_, n)| n);
+            let what = if src { "ICMP type" } else { "ICMP code" };
+            if mask & 0xff != 0xff {
+                return Err(
+                    self.missing(name, &format!("an exact value: the {what} is not maskable"))
+                );
+            }
+            if value > 0xff {
+                return Err(OfctlError::syntax(
+                    self.input,
+                    name,
+                    format!("{value}: value too large for the 8-bit {what}"),
+                ));
+            }
+            ty.set(&mut self.mask, 0xff);
+            if src {
+                self.mask.tp_src = 0xff;
+            } else {
+                self.mask.tp_dst = 0xff;
+            }
+        }
+        Ok(())
+    }
+
     /// OXM carries a PCP match only with a VID match whose "present" bit is matched as 1
     /// (Open vSwitch's decoder rejects anything else with `OFPBMC_BAD_PREREQ`).
     fn check_vlan_pcp(&self) -> Result<(), OfctlError> {
@@ -575,7 +578,9 @@ impl<'a> MatchBuilder<'a> {
                 .seen
                 .iter()
                 .rev()
-                .find(|(f, _)| matches!(f, Field::VlanTci | Field::VlanVid | Field::VlanPcp))
+                .find(|(c, _)| {
+                    matches!(c.field(), Field::VlanTci | Field::VlanVid | Field::VlanPcp)
+                })
                 .map_or("vlan_tci", |(_, n)| n);
             return Err(OfctlError::MissingPrerequisite {
                 field: name.to_string(),
@@ -590,8 +595,8 @@ impl<'a> MatchBuilder<'a> {
     }
 
     fn finish(mut self) -> Result<Match, OfctlError> {
-        self.resolve_deferred()?;
         self.check_prerequisites()?;
+        self.normalize_icmp()?;
         self.check_vlan_pcp()?;
         oxm_normalize_vlan(&mut self.flow, &mut self.mask);
         let flow = self.flow.masked(&self.mask);

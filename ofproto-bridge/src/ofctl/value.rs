@@ -187,7 +187,9 @@ pub(crate) fn ipv6_masked(s: &str) -> Result<(u128, u128), String> {
     let addr = ipv6(v)?;
     let mask = match m {
         None => u128::MAX,
-        Some(m) if m.contains(':') => ipv6(m)?,
+        // Like ovs-ofctl, a mask that starts with a digit is read as a prefix length, so a
+        // mask such as "8000::" must be written as "/1" instead.
+        Some(m) if !m.starts_with(|c: char| c.is_ascii_digit()) => ipv6(m)?,
         Some(m) => match decimal_only(m) {
             Some(n) if n <= 128 => prefix_mask(n as u32, 128),
             _ => {
