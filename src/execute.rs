@@ -1,1 +1,848 @@
-//! Executes datapath actions that rewrite packet bytes (set field, VLAN push/pop), fixing checksums.
+//! Executes datapath actions that rewrite packet bytes (set field, VLAN push/pop), fixing
+//! checksums.
+//!
+//! Every rewrite is located through the [`Layout`] that [`extract`] returned for the frame,
+//! so no header is parsed twice on the fast path. Checksums are updated incrementally
+//! (RFC 1624) from the bytes that changed: the IPv4 header checksum, and the TCP, UDP and
+//! ICMPv6 checksums including their pseudo-headers when an address changes. A UDP checksum
+//! of zero ("not computed") stays zero, and a computed one never becomes zero. SCTP's CRC32c
+//! cannot be updated incrementally and is recomputed, preserving any error the packet
+//! arrived with (as Open vSwitch does), so a corrupt packet is not silently repaired.
+//!
+//! Errors are `Copy` and never allocate; a failed action leaves the frame unchanged.
+
+use crate::packet::{
+    self, arp, ethertype, extract, icmpv6, ip_proto, ipv4, ipv6, sctp, tcp, udp, BufError, Layout,
+    PacketBuf,
+};
+use ofproto_bridge::field::Field;
+use ofproto_bridge::flow::{Flow, MAX_VLAN_HEADERS, VLAN_CFI};
+
+/// Why an action could not be executed on a frame. Cheap to copy; never allocates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// The field is not part of the packet bytes (e.g. `in_port`) or cannot be rewritten
+    /// (e.g. `ip_proto`, `ip_frag`, `eth_type`).
+    #[error("field {0:?} cannot be written into a packet")]
+    NotSettable(Field),
+    /// The frame has no header carrying the field (e.g. `tcp_src` on a UDP packet).
+    #[error("packet has no header for field {0:?}")]
+    MissingHeader(Field),
+    /// The layout points past the end of the frame (a stale layout).
+    #[error("frame shorter than its layout says")]
+    Truncated,
+    /// Not enough headroom to push a header.
+    #[error("not enough headroom to push a header")]
+    NoHeadroom,
+    /// A header offset would no longer fit the layout's 16-bit offsets.
+    #[error("frame too long for the layout")]
+    TooLong,
+}
+
+impl From<BufError> for ExecError {
+    fn from(e: BufError) -> Self {
+        match e {
+            BufError::NoHeadroom { .. } => ExecError::NoHeadroom,
+            BufError::TooShort { .. } => ExecError::Truncated,
+        }
+    }
+}
+
+/// A checksum field to update when bytes change.
+#[derive(Clone, Copy)]
+struct Csum {
+    /// Offset of the 16-bit checksum field in the frame.
+    at: usize,
+    /// UDP rule: a zero checksum means "none" and stays zero; a computed zero becomes 0xffff.
+    udp: bool,
+}
+
+/// Longest field rewritten at once (an IPv6 address) plus alignment slack.
+const MAX_REWRITE: usize = 18;
+
+/// Writes `new` at `at`, updating each checksum in `csums` incrementally. `base` is an offset
+/// whose parity is that of the checksummed data's start (16-bit word alignment).
+fn rewrite(
+    buf: &mut [u8],
+    at: usize,
+    new: &[u8],
+    base: usize,
+    csums: &[Option<Csum>],
+) -> Result<(), ExecError> {
+    let end = at + new.len();
+    if end > buf.len() {
+        return Err(ExecError::Truncated);
+    }
+    for c in csums.iter().flatten() {
+        if c.at + 2 > buf.len() {
+            return Err(ExecError::Truncated);
+        }
+    }
+    // Widen the range to whole 16-bit words of the checksummed data.
+    let ws = at - ((at + base) & 1);
+    let we = (end + ((end + base) & 1)).min(buf.len());
+    let n = we - ws;
+    debug_assert!(n <= MAX_REWRITE);
+    let mut old = [0u8; MAX_REWRITE];
+    old[..n].copy_from_slice(&buf[ws..we]);
+    buf[at..end].copy_from_slice(new);
+    for c in csums.iter().flatten() {
+        let cur = packet::get16(buf, c.at);
+        if c.udp && cur == 0 {
+            continue;
+        }
+        let mut v = packet::checksum::update_bytes(cur, &old[..n], &buf[ws..we]);
+        if c.udp && v == 0 {
+            v = 0xffff;
+        }
+        packet::put16(buf, c.at, v);
+    }
+    Ok(())
+}
+
+/// Reads `len` (at most 16) bytes at `at` as a big-endian number.
+fn read_be(buf: &[u8], at: usize, len: usize) -> Result<u128, ExecError> {
+    let b = buf.get(at..at + len).ok_or(ExecError::Truncated)?;
+    Ok(b.iter().fold(0u128, |a, x| a << 8 | *x as u128))
+}
+
+/// Masked write of a big-endian bit field: the `len` bytes at `at` get `value` under `mask`,
+/// both shifted left by `shift`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site per field kind; a struct would only rename the arguments"
+)]
+fn write_bits(
+    buf: &mut [u8],
+    at: usize,
+    len: usize,
+    shift: u32,
+    value: u128,
+    mask: u128,
+    base: usize,
+    csums: &[Option<Csum>],
+) -> Result<(), ExecError> {
+    let old = read_be(buf, at, len)?;
+    let m = mask << shift;
+    let new = (old & !m) | ((value << shift) & m);
+    if new == old {
+        return Ok(());
+    }
+    let bytes = new.to_be_bytes();
+    rewrite(buf, at, &bytes[16 - len..], base, csums)
+}
+
+/// The transport checksum covering the pseudo-header, if the transport header is present.
+fn l4_pseudo_csum(l: &Layout) -> Option<Csum> {
+    let l4 = l.l4_payload().and(l.l4())?;
+    match l.nw_proto {
+        ip_proto::TCP => Some(Csum {
+            at: l4 + tcp::CHECKSUM_OFFSET,
+            udp: false,
+        }),
+        ip_proto::UDP => Some(Csum {
+            at: l4 + udp::CHECKSUM_OFFSET,
+            udp: true,
+        }),
+        ip_proto::ICMPV6 if l.is_ipv6() => Some(Csum {
+            at: l4 + icmpv6::CHECKSUM_OFFSET,
+            udp: false,
+        }),
+        _ => None,
+    }
+}
+
+/// End of the IP datagram (padding excluded), clamped to the frame.
+fn l3_end(buf: &[u8], l: &Layout, l3: usize) -> usize {
+    let end = if l.is_ipv4() {
+        l3 + read_be(buf, l3 + 2, 2).unwrap_or(0) as usize
+    } else {
+        l3 + ipv6::HEADER_LEN + read_be(buf, l3 + 4, 2).unwrap_or(0) as usize
+    };
+    end.min(buf.len())
+}
+
+/// Rewrites an SCTP port and recomputes the CRC32c, keeping any pre-existing error.
+fn set_sctp_port(
+    buf: &mut [u8],
+    l: &Layout,
+    l3: usize,
+    l4: usize,
+    off: usize,
+    value: u128,
+    mask: u128,
+) -> Result<(), ExecError> {
+    let end = l3_end(buf, l, l3);
+    if l4 + sctp::HEADER_LEN > end {
+        return Err(ExecError::Truncated);
+    }
+    let (stored, old_correct) = {
+        let p = sctp::Packet::new_unchecked(&buf[l4..end]);
+        (p.checksum(), p.compute_checksum())
+    };
+    write_bits(buf, l4 + off, 2, 0, value, mask, l4, &[])?;
+    let mut p = sctp::Packet::new_unchecked(&mut buf[l4..end]);
+    let new_correct = p.compute_checksum();
+    p.set_checksum(stored ^ old_correct ^ new_correct);
+    Ok(())
+}
+
+/// Writes `value` under `mask` (both in the field's own units, as in [`Field::get`]) into the
+/// frame's headers located by `layout`, fixing checksums.
+///
+/// The frame's size and header positions do not change. Fails, leaving the frame unchanged,
+/// when the frame has no header for `field` or the field is not writable.
+pub fn set_masked<B: AsMut<[u8]> + ?Sized>(
+    buf: &mut B,
+    layout: &Layout,
+    field: Field,
+    value: u128,
+    mask: u128,
+) -> Result<(), ExecError> {
+    use Field::*;
+    let buf = buf.as_mut();
+    let mask = mask & field.full_mask();
+    if mask == 0 {
+        return Ok(());
+    }
+    let missing = ExecError::MissingHeader(field);
+    let l3 = layout.l3();
+    let ip4 = layout.is_ipv4();
+    let ip6 = layout.is_ipv6();
+    let ip_csum = |l3: usize| {
+        Some(Csum {
+            at: l3 + ipv4::CHECKSUM_OFFSET,
+            udp: false,
+        })
+    };
+    match field {
+        InPort | Metadata | EthType | IpProto | IpFrag => Err(ExecError::NotSettable(field)),
+        EthDst | EthSrc => {
+            l3.ok_or(missing)?;
+            let at = if field == EthDst { 0 } else { 6 };
+            write_bits(buf, at, 6, 0, value, mask, 0, &[])
+        }
+        VlanTci | VlanVid | VlanPcp => {
+            if layout.n_vlans == 0 {
+                return Err(missing);
+            }
+            // The flow key's CFI bit means "present": it is not written into the tag.
+            let (shift, m) = match field {
+                VlanTci => (0, mask & !(VLAN_CFI as u128)),
+                VlanVid => (0, mask & 0x0fff),
+                _ => (13, mask),
+            };
+            let m = if field == VlanTci && mask & VLAN_CFI as u128 != 0 {
+                m | VLAN_CFI as u128
+            } else {
+                m
+            };
+            let v = if field == VlanTci {
+                value & !(VLAN_CFI as u128)
+            } else {
+                value
+            };
+            write_bits(buf, 14, 2, shift, v, m, 0, &[])
+        }
+        IpDscp | IpEcn => {
+            let shift = if field == IpDscp { 2 } else { 0 };
+            if ip4 {
+                let l3 = l3.ok_or(missing)?;
+                write_bits(
+                    buf,
+                    l3 + ipv4::TOS_OFFSET,
+                    1,
+                    shift,
+                    value,
+                    mask,
+                    l3,
+                    &[ip_csum(l3)],
+                )
+            } else if ip6 {
+                let l3 = l3.ok_or(missing)?;
+                write_bits(buf, l3, 4, 20 + shift, value, mask, l3, &[])
+            } else {
+                Err(missing)
+            }
+        }
+        NwTtl => {
+            let l3 = l3.ok_or(missing)?;
+            if ip4 {
+                write_bits(
+                    buf,
+                    l3 + ipv4::TTL_OFFSET,
+                    1,
+                    0,
+                    value,
+                    mask,
+                    l3,
+                    &[ip_csum(l3)],
+                )
+            } else if ip6 {
+                write_bits(buf, l3 + ipv6::HOP_LIMIT_OFFSET, 1, 0, value, mask, l3, &[])
+            } else {
+                Err(missing)
+            }
+        }
+        Ipv4Src | Ipv4Dst if ip4 => {
+            let l3 = l3.ok_or(missing)?;
+            let at = l3
+                + if field == Ipv4Src {
+                    ipv4::SRC_OFFSET
+                } else {
+                    ipv4::DST_OFFSET
+                };
+            write_bits(
+                buf,
+                at,
+                4,
+                0,
+                value,
+                mask,
+                l3,
+                &[ip_csum(l3), l4_pseudo_csum(layout)],
+            )
+        }
+        Ipv6Src | Ipv6Dst if ip6 => {
+            let l3 = l3.ok_or(missing)?;
+            let at = l3
+                + if field == Ipv6Src {
+                    ipv6::SRC_OFFSET
+                } else {
+                    ipv6::DST_OFFSET
+                };
+            write_bits(buf, at, 16, 0, value, mask, l3, &[l4_pseudo_csum(layout)])
+        }
+        Ipv6Label if ip6 => write_bits(buf, l3.ok_or(missing)?, 4, 0, value, mask, 0, &[]),
+        TcpSrc | TcpDst | TcpFlags
+            if layout.nw_proto == ip_proto::TCP && layout.l4_payload().is_some() =>
+        {
+            let l4 = layout.l4().ok_or(missing)?;
+            let cs = [Some(Csum {
+                at: l4 + tcp::CHECKSUM_OFFSET,
+                udp: false,
+            })];
+            match field {
+                TcpSrc => write_bits(buf, l4, 2, 0, value, mask, l4, &cs),
+                TcpDst => write_bits(buf, l4 + 2, 2, 0, value, mask, l4, &cs),
+                _ => write_bits(buf, l4 + tcp::OFF_FLAGS_OFFSET, 2, 0, value, mask, l4, &cs),
+            }
+        }
+        UdpSrc | UdpDst if layout.nw_proto == ip_proto::UDP && layout.l4_payload().is_some() => {
+            let l4 = layout.l4().ok_or(missing)?;
+            let cs = [Some(Csum {
+                at: l4 + udp::CHECKSUM_OFFSET,
+                udp: true,
+            })];
+            let off = if field == UdpSrc { 0 } else { 2 };
+            write_bits(buf, l4 + off, 2, 0, value, mask, l4, &cs)
+        }
+        SctpSrc | SctpDst if layout.nw_proto == ip_proto::SCTP && layout.l4_payload().is_some() => {
+            let (l3, l4) = (l3.ok_or(missing)?, layout.l4().ok_or(missing)?);
+            set_sctp_port(
+                buf,
+                layout,
+                l3,
+                l4,
+                if field == SctpSrc { 0 } else { 2 },
+                value,
+                mask,
+            )
+        }
+        Icmpv4Type | Icmpv4Code
+            if ip4 && layout.nw_proto == ip_proto::ICMP && layout.l4_payload().is_some() =>
+        {
+            let l4 = layout.l4().ok_or(missing)?;
+            let cs = [Some(Csum {
+                at: l4 + 2,
+                udp: false,
+            })];
+            write_bits(
+                buf,
+                l4 + (field == Icmpv4Code) as usize,
+                1,
+                0,
+                value,
+                mask,
+                l4,
+                &cs,
+            )
+        }
+        Icmpv6Type | Icmpv6Code
+            if ip6 && layout.nw_proto == ip_proto::ICMPV6 && layout.l4_payload().is_some() =>
+        {
+            let l4 = layout.l4().ok_or(missing)?;
+            let cs = [Some(Csum {
+                at: l4 + icmpv6::CHECKSUM_OFFSET,
+                udp: false,
+            })];
+            write_bits(
+                buf,
+                l4 + (field == Icmpv6Code) as usize,
+                1,
+                0,
+                value,
+                mask,
+                l4,
+                &cs,
+            )
+        }
+        ArpOp | ArpSpa | ArpTpa | ArpSha | ArpTha
+            if matches!(layout.dl_type, ethertype::ARP | ethertype::RARP) =>
+        {
+            let l3 = l3.ok_or(missing)?;
+            let ok = buf
+                .get(l3..)
+                .map(|b| arp::Packet::new_checked(b).map(|p| p.is_ethernet_ipv4()));
+            if ok != Some(Ok(true)) {
+                return Err(missing);
+            }
+            let (off, len) = match field {
+                ArpOp => (6, 2),
+                ArpSha => (8, 6),
+                ArpSpa => (14, 4),
+                ArpTha => (18, 6),
+                _ => (24, 4),
+            };
+            write_bits(buf, l3 + off, len, 0, value, mask, l3, &[])
+        }
+        NdTarget | NdSll | NdTll
+            if ip6 && layout.nw_proto == ip_proto::ICMPV6 && layout.l4_payload().is_some() =>
+        {
+            let l4 = layout.l4().ok_or(missing)?;
+            let end = l3_end(buf, layout, l3.ok_or(missing)?);
+            if l4 > end {
+                return Err(ExecError::Truncated);
+            }
+            let cs = [Some(Csum {
+                at: l4 + icmpv6::CHECKSUM_OFFSET,
+                udp: false,
+            })];
+            let at = {
+                let m = icmpv6::Packet::new_checked(&buf[l4..end]).map_err(|_| missing)?;
+                if !m.is_nd() || m.nd_target().is_none() {
+                    return Err(missing);
+                }
+                match field {
+                    NdTarget => l4 + icmpv6::ND_TARGET_OFFSET,
+                    _ => {
+                        let kind = if field == NdSll {
+                            icmpv6::OPT_SOURCE_LLADDR
+                        } else {
+                            icmpv6::OPT_TARGET_LLADDR
+                        };
+                        let opt = m
+                            .nd_options()
+                            .find(|o| o.kind == kind && o.lladdr().is_some())
+                            .ok_or(missing)?;
+                        l4 + icmpv6::ND_OPTIONS_OFFSET + opt.offset + icmpv6::ND_OPT_LLADDR_OFFSET
+                    }
+                }
+            };
+            let len = if field == NdTarget { 16 } else { 6 };
+            write_bits(buf, at, len, 0, value, mask, l4, &cs)
+        }
+        MplsLabel | MplsTc | MplsBos | MplsTtl => {
+            let at = layout.l2_5().ok_or(missing)?;
+            let shift = match field {
+                MplsLabel => 12,
+                MplsTc => 9,
+                MplsBos => 8,
+                _ => 0,
+            };
+            write_bits(buf, at, 4, shift, value, mask, 0, &[])
+        }
+        _ => Err(missing),
+    }
+}
+
+/// Re-extracts the layout of a frame whose tag count may exceed what the layout records.
+fn relayout(buf: &PacketBuf) -> Layout {
+    let mut scratch = Flow::default();
+    extract(buf.data(), 0, &mut scratch)
+}
+
+/// Pushes a VLAN tag (`tpid`, `tci` without the CFI "present" bit, which is cleared as Open
+/// vSwitch does) in front of any existing tags, using the buffer's headroom. Returns the new
+/// layout.
+pub fn push_vlan(
+    buf: &mut PacketBuf,
+    layout: &Layout,
+    tpid: u16,
+    tci: u16,
+) -> Result<Layout, ExecError> {
+    if buf.len() < packet::ethernet::HEADER_LEN {
+        return Err(ExecError::MissingHeader(Field::VlanTci));
+    }
+    let new_layout = if (layout.n_vlans as usize) < MAX_VLAN_HEADERS {
+        let mut l = layout.shifted(4).ok_or(ExecError::TooLong)?;
+        l.n_vlans += 1;
+        Some(l)
+    } else {
+        None
+    };
+    buf.push_head(4)?;
+    let d = buf.data_mut();
+    d.copy_within(4..16, 0);
+    packet::put16(d, 12, tpid);
+    packet::put16(d, 14, tci & !VLAN_CFI);
+    Ok(match new_layout {
+        Some(l) => l,
+        None => relayout(buf),
+    })
+}
+
+/// Pops the outermost VLAN tag, if the frame has one (otherwise the frame is unchanged).
+/// Returns the new layout.
+pub fn pop_vlan(buf: &mut PacketBuf, layout: &Layout) -> Result<Layout, ExecError> {
+    if layout.n_vlans == 0 {
+        return Ok(*layout);
+    }
+    if buf.len() < packet::ethernet::HEADER_LEN + 4 {
+        return Err(ExecError::Truncated);
+    }
+    let d = buf.data_mut();
+    d.copy_within(0..12, 4);
+    buf.pull_head(4)?;
+    if layout.n_vlans == 1 {
+        let mut l = layout.shifted(-4).ok_or(ExecError::Truncated)?;
+        l.n_vlans = 0;
+        Ok(l)
+    } else {
+        Ok(relayout(buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::builder::{self, L4};
+    use crate::packet::{checksum, ethernet, icmpv4};
+    use proptest::prelude::*;
+
+    /// Checks every checksum of the frame from scratch (IPv4 header, TCP/UDP/ICMP/ICMPv6, SCTP).
+    fn checksums_ok(f: &[u8]) -> Result<(), String> {
+        let mut flow = Flow::default();
+        let l = extract(f, 0, &mut flow);
+        let Some(l3) = l.l3() else { return Ok(()) };
+        if l.is_ipv4() {
+            let ip = ipv4::Packet::new_checked(&f[l3..]).unwrap();
+            if !ip.verify_checksum() {
+                return Err("ipv4 header checksum".into());
+            }
+        }
+        let (Some(l4), Some(_)) = (l.l4(), l.l4_payload()) else {
+            return Ok(());
+        };
+        let end = l3_end(f, &l, l3);
+        let seg = &f[l4..end];
+        let pseudo = if l.is_ipv4() {
+            checksum::pseudo_v4(
+                flow.nw_src.to_be_bytes(),
+                flow.nw_dst.to_be_bytes(),
+                l.nw_proto,
+                seg.len() as u32,
+            )
+        } else {
+            checksum::pseudo_v6(&flow.ipv6_src, &flow.ipv6_dst, l.nw_proto, seg.len() as u32)
+        };
+        let ok = match l.nw_proto {
+            ip_proto::TCP => tcp::Packet::new_checked(seg)
+                .unwrap()
+                .verify_checksum(pseudo),
+            ip_proto::UDP => udp::Packet::new_checked(seg)
+                .unwrap()
+                .verify_checksum(pseudo),
+            ip_proto::ICMP => icmpv4::Packet::new_checked(seg).unwrap().verify_checksum(),
+            ip_proto::ICMPV6 => icmpv6::Packet::new_checked(seg)
+                .unwrap()
+                .verify_checksum(pseudo),
+            ip_proto::SCTP => sctp::Packet::new_checked(seg).unwrap().verify_checksum(),
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("l4 checksum proto {}", l.nw_proto))
+        }
+    }
+
+    fn eth(vlans: [Option<ethernet::VlanTag>; 2], et: u16) -> ethernet::Repr {
+        ethernet::Repr {
+            dst: [2, 0, 0, 0, 0, 2],
+            src: [2, 0, 0, 0, 0, 1],
+            vlans,
+            ethertype: et,
+        }
+    }
+
+    /// One frame per protocol the rewrites touch.
+    fn frames() -> Vec<Vec<u8>> {
+        let ip4 = ipv4::Repr {
+            src: 0x0a00_0001,
+            dst: 0xc0a8_0101,
+            ttl: 64,
+            tos: 0x10,
+            ..Default::default()
+        };
+        let ip6 = ipv6::Repr {
+            src: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            dst: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            hop_limit: 255,
+            traffic_class: 0x22,
+            flow_label: 0x12345,
+            ..Default::default()
+        };
+        let tcp = L4::Tcp(tcp::Repr {
+            src_port: 1000,
+            dst_port: 80,
+            flags: 0x18,
+            seq: 7,
+            ..Default::default()
+        });
+        let udp = L4::Udp(udp::Repr {
+            src_port: 5000,
+            dst_port: 53,
+        });
+        let udp0 = L4::UdpNoChecksum(udp::Repr {
+            src_port: 5000,
+            dst_port: 53,
+        });
+        let sctp = L4::Sctp(sctp::Repr {
+            src_port: 36412,
+            dst_port: 36412,
+            verification_tag: 9,
+        });
+        let icmp = L4::Icmpv4(icmpv4::Repr {
+            msg_type: 8,
+            code: 0,
+            rest: [0, 1, 0, 2],
+        });
+        let nd = L4::Nd(icmpv6::NdRepr {
+            msg_type: icmpv6::NEIGHBOR_ADVERT,
+            flags: 0x6000_0000,
+            target: ip6.src,
+            sll: Some([1, 2, 3, 4, 5, 6]),
+            tll: Some([7, 8, 9, 10, 11, 12]),
+        });
+        let tag = Some(ethernet::VlanTag {
+            tpid: 0x8100,
+            tci: 0x2064,
+        });
+        let payload = b"0123456789abcdefg";
+        let mut v = vec![];
+        for l4 in [tcp, udp, udp0, sctp, icmp] {
+            v.push(builder::ethernet(
+                &eth([None, None], 0x0800),
+                &builder::ipv4(&ip4, &l4, payload),
+            ));
+            v.push(builder::ethernet(
+                &eth([tag, None], 0x0800),
+                &builder::ipv4(&ip4, &l4, &payload[..3]),
+            ));
+        }
+        for l4 in [tcp, udp, sctp, nd] {
+            v.push(builder::ethernet(
+                &eth([None, None], 0x86dd),
+                &builder::ipv6(&ip6, &[], &l4, payload),
+            ));
+        }
+        let a = arp::Repr {
+            op: 1,
+            sha: [1; 6],
+            spa: 1,
+            tha: [0; 6],
+            tpa: 2,
+        };
+        v.push(builder::ethernet(
+            &eth([tag, None], 0x0806),
+            &builder::arp(&a),
+        ));
+        let m = builder::mpls(
+            &[packet::mpls::Repr {
+                label: 100,
+                tc: 2,
+                bos: true,
+                ttl: 9,
+            }],
+            &builder::ipv4(&ip4, &udp, b""),
+        );
+        v.push(builder::ethernet(&eth([None, None], 0x8847), &m));
+        v
+    }
+
+    #[test]
+    fn sample_frames_have_valid_checksums() {
+        for f in frames() {
+            checksums_ok(&f).unwrap();
+        }
+    }
+
+    #[test]
+    fn not_settable_and_missing() {
+        let f = &frames()[0];
+        let mut b = f.clone();
+        let mut flow = Flow::default();
+        let l = extract(&b, 0, &mut flow);
+        assert_eq!(
+            set_masked(&mut b[..], &l, Field::InPort, 1, !0),
+            Err(ExecError::NotSettable(Field::InPort))
+        );
+        assert_eq!(
+            set_masked(&mut b[..], &l, Field::UdpSrc, 1, !0),
+            Err(ExecError::MissingHeader(Field::UdpSrc))
+        );
+        assert_eq!(
+            set_masked(&mut b[..], &l, Field::VlanVid, 1, !0),
+            Err(ExecError::MissingHeader(Field::VlanVid))
+        );
+        assert_eq!(
+            set_masked(&mut b[..], &l, Field::Ipv6Src, 1, !0),
+            Err(ExecError::MissingHeader(Field::Ipv6Src))
+        );
+        assert_eq!(&b, f);
+        // A stale layout pointing past the frame is refused, not a panic.
+        assert_eq!(
+            set_masked(&mut b[..40], &l, Field::TcpDst, 1, !0),
+            Err(ExecError::Truncated)
+        );
+    }
+
+    #[test]
+    fn udp_zero_checksum_stays_zero() {
+        let f = &frames()[4];
+        let mut b = f.clone();
+        let mut flow = Flow::default();
+        let l = extract(&b, 0, &mut flow);
+        let l4 = l.l4().unwrap();
+        assert_eq!(packet::get16(&b, l4 + 6), 0);
+        set_masked(&mut b[..], &l, Field::UdpDst, 99, 0xffff).unwrap();
+        set_masked(&mut b[..], &l, Field::Ipv4Src, 0x01020304, !0).unwrap();
+        assert_eq!(packet::get16(&b, l4 + 6), 0);
+        extract(&b, 0, &mut flow);
+        assert_eq!((flow.tp_dst, flow.nw_src), (99, 0x01020304));
+    }
+
+    #[test]
+    fn sctp_keeps_a_bad_crc_bad() {
+        let mut b = frames()[6].clone();
+        let mut flow = Flow::default();
+        let l = extract(&b, 0, &mut flow);
+        assert_eq!(l.nw_proto, ip_proto::SCTP);
+        let l4 = l.l4().unwrap();
+        b[l4 + 8] ^= 0x55;
+        set_masked(&mut b[..], &l, Field::SctpDst, 1, 0xffff).unwrap();
+        assert!(checksums_ok(&b).is_err());
+        b[l4 + 8] ^= 0x55;
+        assert!(checksums_ok(&b).is_ok());
+    }
+
+    #[test]
+    fn push_pop_vlan() {
+        let f = &frames()[0];
+        let mut pb = PacketBuf::from_slice(f);
+        let mut flow = Flow::default();
+        let l0 = extract(pb.data(), 0, &mut flow);
+        let l1 = push_vlan(&mut pb, &l0, 0x88a8, 0x3005 | VLAN_CFI).unwrap();
+        assert_eq!(l1, extract(pb.data(), 0, &mut flow));
+        assert_eq!(flow.vlans[0].tpid, 0x88a8);
+        assert_eq!(flow.vlans[0].tci, 0x3005 | VLAN_CFI);
+        let l2 = push_vlan(&mut pb, &l1, 0x8100, 7).unwrap();
+        assert_eq!(l2, extract(pb.data(), 0, &mut flow));
+        // A third tag: the flow key records two, and the layout follows extract().
+        let l3 = push_vlan(&mut pb, &l2, 0x8100, 8).unwrap();
+        assert_eq!(l3, extract(pb.data(), 0, &mut flow));
+        // Tags are now 0x8100, 0x8100, 0x88a8: the third TPID is read as the Ethertype.
+        assert_eq!(flow.dl_type, 0x88a8);
+        let mut l = l3;
+        for _ in 0..3 {
+            l = pop_vlan(&mut pb, &l).unwrap();
+            assert_eq!(l, extract(pb.data(), 0, &mut flow));
+        }
+        assert_eq!(pb.data(), &f[..]);
+        assert_eq!(pop_vlan(&mut pb, &l).unwrap(), l);
+        assert_eq!(pb.data(), &f[..]);
+        assert_eq!(pb.headroom(), packet::HEADROOM);
+    }
+
+    #[test]
+    fn push_vlan_without_headroom() {
+        let f = &frames()[0];
+        let mut pb = PacketBuf::from_slice(f);
+        let mut flow = Flow::default();
+        let l = extract(pb.data(), 0, &mut flow);
+        pb.set_bounds(2, 2 + f.len()).unwrap();
+        pb.data_mut().copy_from_slice(f);
+        assert_eq!(
+            push_vlan(&mut pb, &l, 0x8100, 1),
+            Err(ExecError::NoHeadroom)
+        );
+        assert_eq!(pb.data(), &f[..]);
+    }
+
+    fn settable() -> impl Strategy<Value = Field> {
+        use Field::*;
+        prop::sample::select(vec![
+            EthDst, EthSrc, VlanTci, VlanVid, VlanPcp, IpDscp, IpEcn, NwTtl, Ipv4Src, Ipv4Dst,
+            Ipv6Src, Ipv6Dst, Ipv6Label, TcpSrc, TcpDst, TcpFlags, UdpSrc, UdpDst, SctpSrc,
+            SctpDst, Icmpv4Type, Icmpv4Code, Icmpv6Type, Icmpv6Code, ArpOp, ArpSpa, ArpTpa, ArpSha,
+            ArpTha, NdTarget, NdSll, NdTll, MplsLabel, MplsTc, MplsBos, MplsTtl,
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// After any rewrite, every checksum equals a full recomputation, extract() shows the
+        /// new value under the mask, and no other flow field changed.
+        #[test]
+        fn rewrite_fixes_checksums_and_shows_in_flow(i in 0usize..16, field in settable(),
+                                                     value in any::<u128>(), mask in any::<u128>(),
+                                                     full in any::<bool>()) {
+            let all = frames();
+            let f = &all[i % all.len()];
+            let mut b = f.clone();
+            let mut before = Flow::default();
+            let l = extract(&b, 0, &mut before);
+            let mask = if full { field.full_mask() } else { mask & field.full_mask() };
+            match set_masked(&mut b[..], &l, field, value, mask) {
+                Err(ExecError::MissingHeader(_)) => { prop_assert_eq!(&b, f); return Ok(()); }
+                Err(e) => { prop_assert!(false, "{:?}", e); }
+                Ok(()) => {}
+            }
+            if mask == 0 {
+                prop_assert_eq!(&b, f);
+                return Ok(());
+            }
+            prop_assert!(checksums_ok(&b).is_ok(), "{:?} {:?}", field, checksums_ok(&b));
+            let mut after = Flow::default();
+            let l2 = extract(&b, 0, &mut after);
+            // Header positions do not move, except that clearing MPLS bottom-of-stack makes
+            // extract() read further label stack entries.
+            if field != Field::MplsBos {
+                prop_assert_eq!(l2, l);
+            }
+            // The expected key: the field's bits under the mask replaced. Fields that alias
+            // the same flow bits (ARP op / nw_proto) and the VLAN CFI bit are special.
+            let mut want = before;
+            let old = field.get(&before);
+            let mut m = mask;
+            if matches!(field, Field::VlanTci | Field::VlanVid) {
+                m &= !(VLAN_CFI as u128);
+            }
+            field.set(&mut want, (old & !m) | (value & m));
+            if field == Field::ArpOp {
+                let op = (old & !m) | (value & m);
+                want.nw_proto = if op <= 0xff { op as u8 } else { 0 };
+            }
+            if matches!(field, Field::Icmpv6Type | Field::Icmpv6Code)
+                && !(want.tp_dst == 0 && matches!(want.tp_src, 135 | 136))
+            {
+                // No longer neighbour discovery: no ND fields.
+                want.nd_target = [0; 16];
+                want.arp_sha = [0; 6];
+                want.arp_tha = [0; 6];
+            }
+            prop_assert_eq!(after, want, "{:?}", field);
+        }
+    }
+}
