@@ -33,7 +33,10 @@ pub enum Action {
     Output {
         /// Port number.
         port: PortNo,
-        /// Bytes to send to the controller when `port` is `OFPP_CONTROLLER`.
+        /// Bytes to send to the controller when `port` is `OFPP_CONTROLLER`; for any other
+        /// port, 0 sends the whole packet and a non-zero value truncates it to that many
+        /// bytes (ovs-ofctl's `output(port=N,max_len=M)`). The ofctl parser produces
+        /// [`Action::Controller`] rather than an output to `OFPP_CONTROLLER`.
         max_len: u16,
     },
     /// Send to the controller (`controller[:max_len]`).

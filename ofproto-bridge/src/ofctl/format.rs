@@ -6,7 +6,7 @@
 
 use super::actions::{mask_runs, ones};
 use super::value::{port_name, TCP_FLAGS_ALL, TCP_FLAG_NAMES};
-use super::{FlowMod, FlowModCommand, TABLE_ALL};
+use super::{FlowMod, FlowModCommand};
 use crate::action::{Action, PortNo, OFPP_ANY, OFPP_CONTROLLER};
 use crate::field::{Field, FieldFormat, Prerequisite};
 use crate::flow::{FRAG_ANY, FRAG_LATER, VLAN_CFI, VLAN_PCP_MASK, VLAN_PCP_SHIFT, VLAN_VID_MASK};
@@ -534,7 +534,7 @@ pub fn format_flow_mod(fm: &FlowMod) -> String {
 pub(crate) fn flow_mod_body(fm: &FlowMod) -> String {
     let r = &fm.rule;
     let mut s = String::new();
-    if r.table != 0 && r.table != TABLE_ALL {
+    if r.table != 0 {
         let _ = write!(s, "table:{} ", r.table);
     }
     let m = format_match(&r.r#match, r.priority);
@@ -542,12 +542,10 @@ pub(crate) fn flow_mod_body(fm: &FlowMod) -> String {
         s.push_str(&m);
         s.push(' ');
     }
-    let cookie = match fm.command {
-        FlowModCommand::Add => Some(r.cookie),
-        _ => fm.new_cookie,
-    };
-    if let Some(c) = cookie.filter(|c| *c != 0 && *c != u64::MAX) {
-        let _ = write!(s, "cookie:{c:#x} ");
+    // OpenFlow 1.3 carries a new cookie only in an add; a modify's `cookie=V` (without a
+    // mask) does not survive the encoding, so ovs-ofctl does not print it.
+    if fm.command == FlowModCommand::Add && r.cookie != 0 && r.cookie != u64::MAX {
+        let _ = write!(s, "cookie:{:#x} ", r.cookie);
     }
     if fm.cookie_mask != 0 {
         let _ = write!(s, "cookie:{:#x}/{:#x} ", fm.cookie, fm.cookie_mask);
@@ -574,12 +572,9 @@ pub(crate) fn flow_mod_body(fm: &FlowMod) -> String {
             s.push(' ');
         }
     }
-    if fm.command.has_actions() {
-        s.push_str("actions=");
-        s.push_str(&format_actions(&r.actions, Some(&r.r#match)));
-    } else if s.ends_with(' ') {
-        s.pop();
-    }
+    // Deletions have no actions, which ovs-ofctl prints as "actions=drop".
+    s.push_str("actions=");
+    s.push_str(&format_actions(&r.actions, Some(&r.r#match)));
     s
 }
 

@@ -124,6 +124,8 @@ pub struct FlowMod {
     /// Significant bits of `cookie`; 0 means "any cookie" (always 0 for an add).
     pub cookie_mask: u64,
     /// For a modify: the cookie to give the modified rules (`cookie=V` without a mask).
+    /// OpenFlow 1.3 cannot carry this, so ovs-ofctl does not print it for a modify; the
+    /// switch may still apply it.
     pub new_cookie: Option<u64>,
     /// For a delete: only rules that output to this port ([`OFPP_ANY`] for any).
     pub out_port: PortNo,

@@ -49,6 +49,13 @@ pub fn parse_flow_mod(text: &str, command: FlowModCommand) -> Result<FlowMod, Of
     );
     let mut mb = MatchBuilder::new(text);
     for p in pairs(match_text) {
+        if !command.has_actions() && p.key.starts_with("action") {
+            return Err(OfctlError::syntax(
+                text,
+                p.key,
+                format!("{} flow mods take no actions", command.ofctl_name()),
+            ));
+        }
         if !flow_mod_keyword(&mut fm, text, &p)? {
             mb.apply(&p)?;
         }
