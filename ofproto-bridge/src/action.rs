@@ -27,7 +27,7 @@ pub const OFPP_ANY: PortNo = 0xffff_ffff;
 pub const MAX_TABLE_ID: u8 = 254;
 
 /// One OpenFlow action or instruction.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum Action {
     /// Output to a port (physical or one of the reserved `OFPP_*` ports).
     Output {
