@@ -485,7 +485,7 @@ fn fixed_frames() -> Vec<Vec<u8>> {
 }
 
 fn corpus() -> Vec<Vec<u8>> {
-    let mut rng = Rng(0x5eed_0f_0f5);
+    let mut rng = Rng(0x0005_eed0_f0f5);
     let mut v = fixed_frames();
     // Truncations at every length of one frame of each main kind.
     let mut kinds = Vec::new();

@@ -245,7 +245,7 @@ impl Default for Options {
 impl Options {
     /// Options from raw bytes (length a multiple of 4, at most 40).
     pub fn new(b: &[u8]) -> Result<Options> {
-        if b.len() > MAX_OPTIONS_LEN || b.len() % 4 != 0 {
+        if b.len() > MAX_OPTIONS_LEN || !b.len().is_multiple_of(4) {
             return Err(Error::Malformed);
         }
         let mut o = Options::default();

@@ -156,7 +156,7 @@ impl<P: Port> Port for FaultyPort<P> {
     fn send(&mut self, frame: &[u8], ts_ns: u64) -> Result<(), PortError> {
         self.sends += 1;
         if let Some(n) = self.cfg.tx_error_every {
-            if n > 0 && self.sends % n == 0 {
+            if n > 0 && self.sends.is_multiple_of(n) {
                 self.stats.tx_errors += 1;
                 return Err(self.injected("transmit error"));
             }
