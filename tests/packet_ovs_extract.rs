@@ -484,12 +484,130 @@ fn fixed_frames() -> Vec<Vec<u8>> {
     v
 }
 
+/// Frames whose parse goes through every layer of a kind, to be truncated at every length.
+fn deep_frames() -> Vec<Vec<u8>> {
+    let mut rng = Rng(11);
+    let opts = |n: usize| ipv4::Options::new(&[1u8, 1, 1, 0].repeat(n)).unwrap();
+    let ip4 = ipv4::Repr {
+        options: opts(3),
+        ..v4(&mut rng)
+    };
+    let ip6 = v6(&mut rng);
+    let tcp = L4::Tcp(tcp::Repr {
+        src_port: 1,
+        dst_port: 2,
+        flags: 0x1ff,
+        options: opts(2),
+        ..Default::default()
+    });
+    let udp = L4::Udp(udp::Repr {
+        src_port: 3,
+        dst_port: 4,
+    });
+    let sctp = L4::Sctp(sctp::Repr {
+        src_port: 5,
+        dst_port: 6,
+        verification_tag: 7,
+    });
+    let icmp = L4::Icmpv4(icmpv4::Repr {
+        msg_type: 3,
+        code: 3,
+        rest: [0; 4],
+    });
+    let nd = L4::Nd(icmpv6::NdRepr {
+        msg_type: icmpv6::NEIGHBOR_ADVERT,
+        flags: 0xe000_0000,
+        target: ip6.dst,
+        sll: Some([1, 2, 3, 4, 5, 6]),
+        tll: Some([6, 5, 4, 3, 2, 1]),
+    });
+    let exts = [
+        ipv6::ExtRepr::Generic {
+            kind: 0,
+            next_header: 0,
+            len: 16,
+        },
+        ipv6::ExtRepr::Generic {
+            kind: 43,
+            next_header: 0,
+            len: 8,
+        },
+        ipv6::ExtRepr::Generic {
+            kind: 51,
+            next_header: 0,
+            len: 16,
+        },
+        ipv6::ExtRepr::Fragment {
+            next_header: 0,
+            offset: 0,
+            more: true,
+            ident: 9,
+        },
+        ipv6::ExtRepr::Generic {
+            kind: 60,
+            next_header: 0,
+            len: 8,
+        },
+    ];
+    let qinq = [tag(0x88a8, 0xe123), tag(0x8100, 0x0456)];
+    let snap = |et: u16, l3: &[u8]| {
+        let mut body = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+        body.extend_from_slice(&et.to_be_bytes());
+        body.extend_from_slice(l3);
+        builder::ethernet(&eth([tag(0x8100, 5), None], body.len() as u16), &body)
+    };
+    let arp = builder::arp(&arp::Repr {
+        op: 2,
+        sha: [1; 6],
+        spa: 2,
+        tha: [3; 6],
+        tpa: 4,
+    });
+    let labels = [mpls::Repr {
+        label: 1,
+        tc: 2,
+        bos: false,
+        ttl: 3,
+    }; 3];
+    vec![
+        builder::ethernet(&eth(qinq, 0x0800), &builder::ipv4(&ip4, &tcp, b"data")),
+        builder::ethernet(&eth(qinq, 0x86dd), &builder::ipv6(&ip6, &exts, &nd, b"")),
+        builder::ethernet(
+            &eth([None, None], 0x86dd),
+            &builder::ipv6(&ip6, &exts[..3], &sctp, b"x"),
+        ),
+        builder::ethernet(
+            &eth([None, None], 0x86dd),
+            &builder::ipv6(&ip6, &exts[3..], &tcp, b"x"),
+        ),
+        snap(0x0800, &builder::ipv4(&ip4, &udp, b"y")),
+        snap(0x0806, &arp),
+        builder::ethernet(&eth([tag(0x8100, 1), None], 0x0806), &arp),
+        builder::ethernet(
+            &eth([None, None], 0x8847),
+            &builder::mpls(&labels, &builder::ipv4(&ip4, &icmp, b"")),
+        ),
+        builder::ethernet(
+            &eth([None, None], 0x0800),
+            &builder::ipv4(
+                &ip4,
+                &L4::Raw(ip_proto::IGMP),
+                &[0x11, 0x64, 0, 0, 224, 0, 0, 1],
+            ),
+        ),
+        builder::ethernet(
+            &eth([None, None], 0x0800),
+            &builder::ipv4(&ip4, &icmp, b"z"),
+        ),
+    ]
+}
+
 fn corpus() -> Vec<Vec<u8>> {
     let mut rng = Rng(0x0005_eed0_f0f5);
     let mut v = fixed_frames();
-    // Truncations at every length of one frame of each main kind.
-    let mut kinds = Vec::new();
-    while kinds.len() < 24 {
+    // Truncations at every length of one deep frame of each kind, and of random frames.
+    let mut kinds = deep_frames();
+    while kinds.len() < 40 {
         kinds.push(valid_frame(&mut rng));
     }
     for f in &kinds {

@@ -19,6 +19,10 @@
 //!   recorded (in `nw_proto`).
 //! - Neighbour discovery records the target and the source/target link-layer address
 //!   options; a duplicated option clears all three.
+//!
+//! Fields Open vSwitch extracts that this flow key does not carry are not extracted: the
+//! IGMP group, the ND reserved word and option type, NSH, MPLS entries after the first,
+//! tunnel and conntrack metadata.
 
 use super::ethernet::{self, is_vlan_tpid, VlanTag};
 use super::{arp, ethertype, get16, icmpv6, ip_proto, ipv4, ipv6, mpls, tcp};
