@@ -155,8 +155,8 @@ impl Cfg {
                 work.push(target(pc, off as i64) as usize);
             }
         }
-        for pc in 0..n {
-            if !seen[pc] && !matches!(cfg.instrs[pc], Instr::Imm64Tail) {
+        for (pc, reached) in seen.iter().enumerate() {
+            if !reached && !matches!(cfg.instrs[pc], Instr::Imm64Tail) {
                 return Err((pc, RejectReason::Unreachable));
             }
         }

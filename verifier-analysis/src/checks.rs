@@ -201,6 +201,10 @@ fn ctx_access(env: &mut Env, pc: usize, p: &Pointer, off: i64, size: u8, acc: Ac
 }
 
 /// Checks a load, store or atomic at `p + off` (`reg` holds `p`) and returns the loaded value.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each argument is one fact about the access; a struct would only rename them"
+)]
 pub fn access(
     env: &mut Env,
     st: &mut State,

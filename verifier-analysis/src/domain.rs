@@ -26,6 +26,10 @@ pub struct Tnum {
     pub mask: u64,
 }
 
+#[allow(
+    clippy::should_implement_trait,
+    reason = "abstract operations on sets of values, not numeric operators"
+)]
 impl Tnum {
     /// Nothing known.
     pub const UNKNOWN: Tnum = Tnum {
@@ -851,21 +855,12 @@ pub struct Cell {
 
 /// A call frame's 512-byte stack: which bytes are initialised, and typed cells for values
 /// stored whole (spills keep pointer types and scalar bounds).
-#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize)]
 pub struct Stack {
     /// Initialised bytes; bit `i` of word `w` is byte `-(512) + 64 * w + i`.
     pub init: [u64; 8],
     /// Typed cells by offset from the frame pointer (negative).
     pub cells: BTreeMap<i64, Cell>,
-}
-
-impl Default for Stack {
-    fn default() -> Self {
-        Stack {
-            init: [0; 8],
-            cells: BTreeMap::new(),
-        }
-    }
 }
 
 fn byte_index(off: i64) -> usize {

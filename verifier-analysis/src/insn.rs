@@ -104,7 +104,7 @@ impl Insn {
 /// Decodes a byte string into instruction slots; trailing bytes that do not fill a slot are
 /// reported as an error by returning `None`.
 pub fn decode(bytes: &[u8]) -> Option<Vec<Insn>> {
-    if bytes.len() % INSN_SIZE != 0 {
+    if !bytes.len().is_multiple_of(INSN_SIZE) {
         return None;
     }
     Some(

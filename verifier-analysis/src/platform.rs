@@ -278,7 +278,7 @@ pub const XDP_HELPERS: &[HelperProto] = &[
     h(
         6,
         "trace_printk",
-        &[A::Mem, A::MemSize, A::Anything, A::Anything, A::Anything],
+        &[A::Mem, A::MemSize],
         RetType::Integer,
         false,
         false,
@@ -390,14 +390,7 @@ pub const UBPF_HELPERS: &[HelperProto] = &[
         false,
         false,
     ),
-    h(
-        7,
-        "printf",
-        &[A::Mem, A::Anything, A::Anything, A::Anything, A::Anything],
-        RetType::Integer,
-        false,
-        false,
-    ),
+    h(7, "printf", &[A::Anything], RetType::Integer, false, false),
 ];
 
 /// Everything the analysis knows about the environment a program runs in.

@@ -425,14 +425,12 @@ fn pointer_comparisons() {
 
 #[test]
 fn stale_packet_pointer_after_adjust_head() {
-    let a = xdp(&format!(
-        "r6 = r1
+    let a = xdp("r6 = r1
         r7 = *(u32 *)(r1 + 0)
         r2 = 4
         call 44
         r0 = *(u8 *)(r7 + 0)
-        exit"
-    ));
+        exit");
     rejected_at(&a, 4, |r| {
         matches!(r, RejectReason::StalePointer { reg: 7 })
     });
