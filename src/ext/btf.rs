@@ -86,8 +86,12 @@ impl Btf {
         let type_len = rd_u32(data, 12)? as usize;
         let str_off = rd_u32(data, 16)? as usize;
         let str_len = rd_u32(data, 20)? as usize;
-        let tstart = hdr_len.checked_add(type_off).ok_or_else(|| ExtError::Btf("type offset overflow".into()))?;
-        let sstart = hdr_len.checked_add(str_off).ok_or_else(|| ExtError::Btf("string offset overflow".into()))?;
+        let tstart = hdr_len
+            .checked_add(type_off)
+            .ok_or_else(|| ExtError::Btf("type offset overflow".into()))?;
+        let sstart = hdr_len
+            .checked_add(str_off)
+            .ok_or_else(|| ExtError::Btf("string offset overflow".into()))?;
         let tsec = data
             .get(tstart..tstart.saturating_add(type_len))
             .ok_or_else(|| ExtError::Btf("type section out of bounds".into()))?;
@@ -110,18 +114,32 @@ impl Btf {
             at += 12;
             let vlen = info & 0xffff;
             let k = (info >> 24) & 0x1f;
-            let mut t = BtfType { name_off, kind: k, size_or_type, array: None, members: Vec::new() };
+            let mut t = BtfType {
+                name_off,
+                kind: k,
+                size_or_type,
+                array: None,
+                members: Vec::new(),
+            };
             match k {
                 kind::INT | kind::VAR | kind::DECL_TAG => at += 4,
-                kind::PTR | kind::FWD | kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT
-                | kind::FUNC | kind::FLOAT | kind::TYPE_TAG => {}
+                kind::PTR
+                | kind::FWD
+                | kind::TYPEDEF
+                | kind::VOLATILE
+                | kind::CONST
+                | kind::RESTRICT
+                | kind::FUNC
+                | kind::FLOAT
+                | kind::TYPE_TAG => {}
                 kind::ARRAY => {
                     t.array = Some((rd_u32(tsec, at)?, rd_u32(tsec, at + 4)?, rd_u32(tsec, at + 8)?));
                     at += 12;
                 }
                 kind::STRUCT | kind::UNION => {
                     for _ in 0..vlen {
-                        t.members.push((rd_u32(tsec, at)?, rd_u32(tsec, at + 4)?, rd_u32(tsec, at + 8)?));
+                        t.members
+                            .push((rd_u32(tsec, at)?, rd_u32(tsec, at + 4)?, rd_u32(tsec, at + 8)?));
                         at += 12;
                     }
                 }
@@ -130,11 +148,17 @@ impl Btf {
                 kind::ENUM64 => at += 12 * vlen as usize,
                 kind::DATASEC => {
                     for _ in 0..vlen {
-                        t.members.push((rd_u32(tsec, at)?, rd_u32(tsec, at + 4)?, rd_u32(tsec, at + 8)?));
+                        t.members
+                            .push((rd_u32(tsec, at)?, rd_u32(tsec, at + 4)?, rd_u32(tsec, at + 8)?));
                         at += 12;
                     }
                 }
-                other => return Err(ExtError::Btf(format!("unknown BTF kind {other} (type id {})", types.len()))),
+                other => {
+                    return Err(ExtError::Btf(format!(
+                        "unknown BTF kind {other} (type id {})",
+                        types.len()
+                    )))
+                }
             }
             types.push(t);
         }
@@ -148,7 +172,9 @@ impl Btf {
     }
 
     fn ty(&self, id: u32) -> Result<&BtfType, ExtError> {
-        self.types.get(id as usize).ok_or_else(|| ExtError::Btf(format!("type id {id} out of range")))
+        self.types
+            .get(id as usize)
+            .ok_or_else(|| ExtError::Btf(format!("type id {id} out of range")))
     }
 
     /// Follows typedefs and qualifiers to the underlying type id.
@@ -156,9 +182,7 @@ impl Btf {
         for _ in 0..64 {
             let t = self.ty(id)?;
             match t.kind {
-                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
-                    id = t.size_or_type
-                }
+                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => id = t.size_or_type,
                 _ => return Ok(id),
             }
         }
@@ -184,7 +208,10 @@ impl Btf {
 
     /// Decodes the map definitions of the `.maps` data section.
     pub fn maps_section_defs(&self) -> Result<Vec<BtfMapDef>, ExtError> {
-        let Some(sec) = self.types.iter().find(|t| t.kind == kind::DATASEC && self.name(t.name_off) == ".maps")
+        let Some(sec) = self
+            .types
+            .iter()
+            .find(|t| t.kind == kind::DATASEC && self.name(t.name_off) == ".maps")
         else {
             return Err(ExtError::Btf("no DATASEC named .maps".into()));
         };
@@ -200,7 +227,10 @@ impl Btf {
             if st.kind != kind::STRUCT {
                 return Err(ExtError::Btf(format!("map {name}: definition is not a struct")));
             }
-            let mut def = BtfMapDef { name: name.clone(), ..Default::default() };
+            let mut def = BtfMapDef {
+                name: name.clone(),
+                ..Default::default()
+            };
             for &(mname, mtype, _) in &st.members {
                 let mname = self.name(mname);
                 // `__uint(x, N)`: pointer to array of N elements.

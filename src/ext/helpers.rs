@@ -122,7 +122,10 @@ thread_local! {
 }
 
 fn seed_prng() -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
     let local = 0u8;
     (t ^ (&local as *const u8 as u64).rotate_left(32)) | 1
 }
@@ -201,7 +204,9 @@ impl RunState {
     /// Borrows `len` bytes at `ptr` after checking them.
     fn bytes(&mut self, ptr: u64, len: u64, what: &str) -> Option<&'static [u8]> {
         if ptr == 0 || !self.may_access(ptr, len) {
-            self.fault(format!("helper argument {what}: {len} bytes at {ptr:#x} are outside the program's memory"));
+            self.fault(format!(
+                "helper argument {what}: {len} bytes at {ptr:#x} are outside the program's memory"
+            ));
             return None;
         }
         // SAFETY: checked above (or the program is verified): the range is readable memory
@@ -225,7 +230,9 @@ impl RunState {
 
 fn map_lookup(map: u64, key: u64, _: u64, _: u64, _: u64) -> u64 {
     with_state(|s| {
-        let Some(m) = s.map(map) else { return s.fault(format!("map_lookup_elem: {map:#x} is not a map")) };
+        let Some(m) = s.map(map) else {
+            return s.fault(format!("map_lookup_elem: {map:#x} is not a map"));
+        };
         let ks = u64::from(m.spec().key_size);
         let Some(k) = s.bytes(key, ks, "key") else { return 0 };
         let m = s.map(map).expect("checked");
@@ -236,10 +243,16 @@ fn map_lookup(map: u64, key: u64, _: u64, _: u64, _: u64) -> u64 {
 
 fn map_update_flags(map: u64, key: u64, value: u64, flags: u64) -> u64 {
     with_state(|s| {
-        let Some(m) = s.map(map) else { return s.fault(format!("map_update_elem: {map:#x} is not a map")) };
+        let Some(m) = s.map(map) else {
+            return s.fault(format!("map_update_elem: {map:#x} is not a map"));
+        };
         let (ks, vs) = (u64::from(m.spec().key_size), u64::from(m.spec().value_size));
-        let Some(k) = s.bytes(key, ks, "key") else { return neg(errno::EINVAL) };
-        let Some(v) = s.bytes(value, vs, "value") else { return neg(errno::EINVAL) };
+        let Some(k) = s.bytes(key, ks, "key") else {
+            return neg(errno::EINVAL);
+        };
+        let Some(v) = s.bytes(value, vs, "value") else {
+            return neg(errno::EINVAL);
+        };
         let m = s.map(map).expect("checked");
         match m.update_from_program(k, v, flags) {
             Ok(()) => 0,
@@ -259,9 +272,13 @@ fn ubpf_map_update(map: u64, key: u64, value: u64, _: u64, _: u64) -> u64 {
 
 fn map_delete(map: u64, key: u64, _: u64, _: u64, _: u64) -> u64 {
     with_state(|s| {
-        let Some(m) = s.map(map) else { return s.fault(format!("map_delete_elem: {map:#x} is not a map")) };
+        let Some(m) = s.map(map) else {
+            return s.fault(format!("map_delete_elem: {map:#x} is not a map"));
+        };
         let ks = u64::from(m.spec().key_size);
-        let Some(k) = s.bytes(key, ks, "key") else { return neg(errno::EINVAL) };
+        let Some(k) = s.bytes(key, ks, "key") else {
+            return neg(errno::EINVAL);
+        };
         let m = s.map(map).expect("checked");
         match m.delete(k) {
             Ok(()) => 0,
@@ -396,7 +413,9 @@ fn trace_printk(fmt: u64, size: u64, a1: u64, a2: u64, a3: u64) -> u64 {
         if size == 0 || size > 1024 {
             return neg(errno::EINVAL);
         }
-        let Some(f) = s.bytes(fmt, size, "format") else { return neg(errno::EINVAL) };
+        let Some(f) = s.bytes(fmt, size, "format") else {
+            return neg(errno::EINVAL);
+        };
         let end = f.iter().position(|&c| c == 0).unwrap_or(f.len());
         let line = format_printk(s, &f[..end], &[a1, a2, a3]);
         let line = line.trim_end_matches('\n').to_string();
@@ -418,7 +437,9 @@ fn ubpf_printf(fmt: u64, a1: u64, a2: u64, a3: u64, a4: u64) -> u64 {
             }
             len += 1;
         }
-        let Some(f) = s.bytes(fmt, len.max(1), "format") else { return neg(errno::EINVAL) };
+        let Some(f) = s.bytes(fmt, len.max(1), "format") else {
+            return neg(errno::EINVAL);
+        };
         let f = &f[..len as usize];
         let line = format_printk(s, f, &[a1, a2, a3, a4]);
         let n = line.len() as u64;
@@ -430,7 +451,9 @@ fn ubpf_printf(fmt: u64, a1: u64, a2: u64, a3: u64, a4: u64) -> u64 {
 
 /// FNV-1a, 64 bits: the hash `ubpf_hash` returns.
 pub fn fnv1a64(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn ubpf_hash(data: u64, len: u64, _: u64, _: u64, _: u64) -> u64 {
@@ -492,16 +515,24 @@ pub fn csum_fold(sum: u32) -> u16 {
 fn csum_diff(from: u64, from_size: u64, to: u64, to_size: u64, seed: u64) -> u64 {
     with_state(|s| {
         let diff_size = from_size.saturating_add(to_size);
-        if (from_size | to_size) & 3 != 0 || diff_size > 512 || (from == 0 && from_size != 0) || (to == 0 && to_size != 0) {
+        if (from_size | to_size) & 3 != 0
+            || diff_size > 512
+            || (from == 0 && from_size != 0)
+            || (to == 0 && to_size != 0)
+        {
             return neg(errno::EINVAL);
         }
         let mut words = Vec::with_capacity((diff_size / 4) as usize);
         if from_size > 0 {
-            let Some(f) = s.bytes(from, from_size, "from") else { return neg(errno::EINVAL) };
+            let Some(f) = s.bytes(from, from_size, "from") else {
+                return neg(errno::EINVAL);
+            };
             words.extend(f.chunks_exact(4).map(|c| !u32::from_le_bytes(c.try_into().expect("4"))));
         }
         if to_size > 0 {
-            let Some(t) = s.bytes(to, to_size, "to") else { return neg(errno::EINVAL) };
+            let Some(t) = s.bytes(to, to_size, "to") else {
+                return neg(errno::EINVAL);
+            };
             words.extend(t.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))));
         }
         u64::from(csum_partial(&words, seed as u32))
@@ -540,7 +571,9 @@ fn l3_csum_replace(ctx: u64, offset: u64, from: u64, to: u64, flags: u64) -> u64
         if flags & !0xf != 0 || !matches!(size, 0 | 2 | 4) || (size == 0 && from != 0) {
             return neg(errno::EINVAL);
         }
-        let Some(field) = csum_field(s, offset) else { return neg(14) };
+        let Some(field) = csum_field(s, offset) else {
+            return neg(14);
+        };
         csum_replace(field, size, from, to);
         0
     })
@@ -559,7 +592,9 @@ fn l4_csum_replace(ctx: u64, offset: u64, from: u64, to: u64, flags: u64) -> u64
         if flags & !(MANGLED_0 | ENFORCE | PSEUDO | 0xf) != 0 || !matches!(size, 0 | 2 | 4) {
             return neg(errno::EINVAL);
         }
-        let Some(field) = csum_field(s, offset) else { return neg(14) };
+        let Some(field) = csum_field(s, offset) else {
+            return neg(14);
+        };
         let mmzero = flags & MANGLED_0 != 0;
         // SAFETY: field is inside the packet.
         if mmzero && unsafe { field.read_unaligned() } == 0 {
@@ -629,36 +664,147 @@ fn record_stack(r10: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
 /// A helper function as rbpf calls it.
 pub type HelperFn = rbpf::Helper;
 
-/// The helpers of an ABI, by number, with their names (for `ext list` and errors).
-pub fn table(abi: Abi) -> Vec<(u32, &'static str, HelperFn)> {
-    let mut t: Vec<(u32, &'static str, HelperFn)> = match abi {
+/// rbpf's x86_64 JIT calls helpers with the stack 8 bytes off the 16-byte alignment the
+/// System V ABI promises (its prologue pushes five registers, reserves the stack and makes
+/// one internal call), and compiled Rust may rely on that alignment. Helpers registered
+/// with the JIT therefore go through a trampoline that realigns the stack, calls the
+/// helper and restores the stack.
+macro_rules! jit_trampoline {
+    ($name:ident, $helper:path) => {
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        extern "C" fn $name(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+            extern "C" fn inner(a: u64, b: u64, c: u64, d: u64, e: u64) -> u64 {
+                $helper(a, b, c, d, e)
+            }
+            core::arch::naked_asm!(
+                "push rbp",
+                "mov rbp, rsp",
+                "and rsp, -16",
+                "call {f}",
+                "mov rsp, rbp",
+                "pop rbp",
+                "ret",
+                f = sym inner,
+            )
+        }
+    };
+}
+
+jit_trampoline!(jit_map_lookup, map_lookup);
+jit_trampoline!(jit_map_update, map_update);
+jit_trampoline!(jit_ubpf_map_update, ubpf_map_update);
+jit_trampoline!(jit_map_delete, map_delete);
+jit_trampoline!(jit_ktime_get_ns, ktime_get_ns);
+jit_trampoline!(jit_trace_printk, trace_printk);
+jit_trampoline!(jit_get_prandom_u32, get_prandom_u32);
+jit_trampoline!(jit_get_smp_processor_id, get_smp_processor_id);
+jit_trampoline!(jit_l3_csum_replace, l3_csum_replace);
+jit_trampoline!(jit_l4_csum_replace, l4_csum_replace);
+jit_trampoline!(jit_redirect, redirect_helper);
+jit_trampoline!(jit_csum_diff, csum_diff);
+jit_trampoline!(jit_xdp_adjust_head, xdp_adjust_head);
+jit_trampoline!(jit_xdp_adjust_tail, xdp_adjust_tail);
+jit_trampoline!(jit_record_stack, record_stack);
+jit_trampoline!(jit_ubpf_printf, ubpf_printf);
+jit_trampoline!(jit_ubpf_hash, ubpf_hash);
+
+type CHelper = extern "C" fn(u64, u64, u64, u64, u64) -> u64;
+
+/// One helper: number, name, the function for the interpreter and cranelift, and the
+/// stack-realigning trampoline for the x86_64 JIT.
+type Entry = (u32, &'static str, HelperFn, CHelper);
+
+fn entries(abi: Abi) -> Vec<Entry> {
+    let mut t: Vec<Entry> = match abi {
         Abi::Xdp => vec![
-            (kernel::MAP_LOOKUP_ELEM, "map_lookup_elem", map_lookup),
-            (kernel::MAP_UPDATE_ELEM, "map_update_elem", map_update),
-            (kernel::MAP_DELETE_ELEM, "map_delete_elem", map_delete),
-            (kernel::KTIME_GET_NS, "ktime_get_ns", ktime_get_ns),
-            (kernel::KTIME_GET_BOOT_NS, "ktime_get_boot_ns", ktime_get_ns),
-            (kernel::TRACE_PRINTK, "trace_printk", trace_printk),
-            (kernel::GET_PRANDOM_U32, "get_prandom_u32", get_prandom_u32),
-            (kernel::GET_SMP_PROCESSOR_ID, "get_smp_processor_id", get_smp_processor_id),
-            (kernel::L3_CSUM_REPLACE, "l3_csum_replace", l3_csum_replace),
-            (kernel::L4_CSUM_REPLACE, "l4_csum_replace", l4_csum_replace),
-            (kernel::REDIRECT, "redirect", redirect_helper),
-            (kernel::CSUM_DIFF, "csum_diff", csum_diff),
-            (kernel::XDP_ADJUST_HEAD, "xdp_adjust_head", xdp_adjust_head),
-            (kernel::XDP_ADJUST_TAIL, "xdp_adjust_tail", xdp_adjust_tail),
+            (kernel::MAP_LOOKUP_ELEM, "map_lookup_elem", map_lookup, jit_map_lookup),
+            (kernel::MAP_UPDATE_ELEM, "map_update_elem", map_update, jit_map_update),
+            (kernel::MAP_DELETE_ELEM, "map_delete_elem", map_delete, jit_map_delete),
+            (kernel::KTIME_GET_NS, "ktime_get_ns", ktime_get_ns, jit_ktime_get_ns),
+            (
+                kernel::KTIME_GET_BOOT_NS,
+                "ktime_get_boot_ns",
+                ktime_get_ns,
+                jit_ktime_get_ns,
+            ),
+            (kernel::TRACE_PRINTK, "trace_printk", trace_printk, jit_trace_printk),
+            (
+                kernel::GET_PRANDOM_U32,
+                "get_prandom_u32",
+                get_prandom_u32,
+                jit_get_prandom_u32,
+            ),
+            (
+                kernel::GET_SMP_PROCESSOR_ID,
+                "get_smp_processor_id",
+                get_smp_processor_id,
+                jit_get_smp_processor_id,
+            ),
+            (
+                kernel::L3_CSUM_REPLACE,
+                "l3_csum_replace",
+                l3_csum_replace,
+                jit_l3_csum_replace,
+            ),
+            (
+                kernel::L4_CSUM_REPLACE,
+                "l4_csum_replace",
+                l4_csum_replace,
+                jit_l4_csum_replace,
+            ),
+            (kernel::REDIRECT, "redirect", redirect_helper, jit_redirect),
+            (kernel::CSUM_DIFF, "csum_diff", csum_diff, jit_csum_diff),
+            (
+                kernel::XDP_ADJUST_HEAD,
+                "xdp_adjust_head",
+                xdp_adjust_head,
+                jit_xdp_adjust_head,
+            ),
+            (
+                kernel::XDP_ADJUST_TAIL,
+                "xdp_adjust_tail",
+                xdp_adjust_tail,
+                jit_xdp_adjust_tail,
+            ),
         ],
         Abi::Ubpf => vec![
-            (ubpf::MAP_LOOKUP, "ubpf_map_lookup", map_lookup),
-            (ubpf::MAP_UPDATE, "ubpf_map_update", ubpf_map_update),
-            (ubpf::MAP_DELETE, "ubpf_map_delete", map_delete),
-            (ubpf::TIME_GET_NS, "ubpf_time_get_ns", ktime_get_ns),
-            (ubpf::HASH, "ubpf_hash", ubpf_hash),
-            (ubpf::PRINTF, "ubpf_printf", ubpf_printf),
+            (ubpf::MAP_LOOKUP, "ubpf_map_lookup", map_lookup, jit_map_lookup),
+            (
+                ubpf::MAP_UPDATE,
+                "ubpf_map_update",
+                ubpf_map_update,
+                jit_ubpf_map_update,
+            ),
+            (ubpf::MAP_DELETE, "ubpf_map_delete", map_delete, jit_map_delete),
+            (ubpf::TIME_GET_NS, "ubpf_time_get_ns", ktime_get_ns, jit_ktime_get_ns),
+            (ubpf::HASH, "ubpf_hash", ubpf_hash, jit_ubpf_hash),
+            (ubpf::PRINTF, "ubpf_printf", ubpf_printf, jit_ubpf_printf),
         ],
     };
-    t.push((RECORD_STACK_HELPER, "(record stack)", record_stack));
+    t.push((RECORD_STACK_HELPER, "(record stack)", record_stack, jit_record_stack));
     t
+}
+
+/// The helpers of an ABI, by number, with their names, as the interpreter and cranelift
+/// call them.
+pub fn table(abi: Abi) -> Vec<(u32, &'static str, HelperFn)> {
+    entries(abi).into_iter().map(|(n, name, f, _)| (n, name, f)).collect()
+}
+
+/// The helpers of an ABI as rbpf's x86_64 JIT must call them (through stack-realigning
+/// trampolines).
+pub fn jit_table(abi: Abi) -> Vec<(u32, HelperFn)> {
+    entries(abi)
+        .into_iter()
+        .map(|(n, _, _, t)| {
+            // SAFETY: the JIT only takes the address and calls it with the System V
+            // convention (arguments in rdi, rsi, rdx, rcx, r8), which is the trampoline's
+            // `extern "C"` convention; the interpreter never calls these.
+            let f: HelperFn = unsafe { std::mem::transmute::<CHelper, HelperFn>(t) };
+            (n, f)
+        })
+        .collect()
 }
 
 /// Why a helper number is refused for an ABI, or `None` when it is implemented.
@@ -685,7 +831,10 @@ mod tests {
         let hdr: [u8; 20] = [
             0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7,
         ];
-        let words: Vec<u32> = hdr.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        let words: Vec<u32> = hdr
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         let c = csum_fold(csum_partial(&words, 0));
         assert_eq!(c.to_le_bytes(), [0xb8, 0x61]);
     }
@@ -704,7 +853,10 @@ mod tests {
         let got = [hdr[10], hdr[11]];
         hdr[10] = 0;
         hdr[11] = 0;
-        let words: Vec<u32> = hdr.chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        let words: Vec<u32> = hdr
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
         assert_eq!(got, csum_fold(csum_partial(&words, 0)).to_le_bytes());
     }
 
@@ -724,7 +876,10 @@ mod tests {
             time_ns: None,
             fault: None,
         };
-        assert_eq!(format_printk(&mut s, b"a=%d b=%u c=%x %llx %%", &[-3i64 as u64, 7, 255, 1 << 40]), "a=-3 b=7 c=ff 10000000000 %");
+        assert_eq!(
+            format_printk(&mut s, b"a=%d b=%u c=%x %llx %%", &[-3i64 as u64, 7, 255, 1 << 40]),
+            "a=-3 b=7 c=ff 10000000000 %"
+        );
         // An unreadable %s argument prints a placeholder, not memory.
         assert_eq!(format_printk(&mut s, b"%s", &[0x1234]), "(?)");
     }

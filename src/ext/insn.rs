@@ -22,7 +22,10 @@ pub struct Insn {
 }
 
 /// Opcode classes and fields (the kernel's `BPF_*` names).
-#[allow(missing_docs, reason = "the names are the kernel's, documented in linux/bpf_common.h")]
+#[allow(
+    missing_docs,
+    reason = "the names are the kernel's, documented in linux/bpf_common.h"
+)]
 pub mod op {
     pub const LD: u8 = 0x00;
     pub const LDX: u8 = 0x01;
@@ -75,7 +78,13 @@ pub mod op {
 impl Insn {
     /// Builds an instruction from its fields.
     pub const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Self {
-        Insn { code, dst, src, off, imm }
+        Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        }
     }
 
     /// Decodes one little-endian instruction slot.
@@ -93,7 +102,16 @@ impl Insn {
     pub fn to_bytes(self) -> [u8; INSN_SIZE] {
         let off = self.off.to_le_bytes();
         let imm = self.imm.to_le_bytes();
-        [self.code, (self.src << 4) | (self.dst & 0x0f), off[0], off[1], imm[0], imm[1], imm[2], imm[3]]
+        [
+            self.code,
+            (self.src << 4) | (self.dst & 0x0f),
+            off[0],
+            off[1],
+            imm[0],
+            imm[1],
+            imm[2],
+            imm[3],
+        ]
     }
 
     /// Instruction class (`code & 7`).
@@ -124,9 +142,7 @@ impl Insn {
     /// Whether this is a jump with a relative target in `off` (not call or exit).
     pub const fn is_jump(self) -> bool {
         let class = self.class();
-        (class == op::JMP || class == op::JMP32)
-            && (self.code & 0xf0) != op::CALL
-            && (self.code & 0xf0) != op::EXIT
+        (class == op::JMP || class == op::JMP32) && (self.code & 0xf0) != op::CALL && (self.code & 0xf0) != op::EXIT
     }
 
     /// Access size in bytes of a load or store (`ldx`, `st`, `stx`).

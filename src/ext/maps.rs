@@ -126,7 +126,10 @@ impl MapKind {
 
     /// Whether values are per worker.
     pub fn per_worker(self) -> bool {
-        matches!(self, MapKind::PerWorkerHash | MapKind::PerWorkerArray | MapKind::LruPerWorkerHash)
+        matches!(
+            self,
+            MapKind::PerWorkerHash | MapKind::PerWorkerArray | MapKind::LruPerWorkerHash
+        )
     }
 
     /// Whether the map is an array (every index exists; entries cannot be deleted).
@@ -285,11 +288,23 @@ enum Index {
     /// Arrays need none.
     Array,
     /// Hash maps: key to slot.
-    Hash { slots: HashMap<Box<[u8]>, u32>, free: VecDeque<u32> },
+    Hash {
+        slots: HashMap<Box<[u8]>, u32>,
+        free: VecDeque<u32>,
+    },
     /// LRU hash maps: key to (slot, last use), and use order.
-    Lru { slots: HashMap<Box<[u8]>, (u32, u64)>, order: BTreeMap<u64, Box<[u8]>>, free: VecDeque<u32>, tick: u64 },
+    Lru {
+        slots: HashMap<Box<[u8]>, (u32, u64)>,
+        order: BTreeMap<u64, Box<[u8]>>,
+        free: VecDeque<u32>,
+        tick: u64,
+    },
     /// LPM tries: (prefix length, masked data) to slot, and a count per prefix length.
-    Lpm { slots: HashMap<(u32, Box<[u8]>), u32>, lens: BTreeMap<u32, usize>, free: VecDeque<u32> },
+    Lpm {
+        slots: HashMap<(u32, Box<[u8]>), u32>,
+        lens: BTreeMap<u32, usize>,
+        free: VecDeque<u32>,
+    },
 }
 
 /// A live map.
@@ -310,7 +325,10 @@ unsafe impl Sync for Map {}
 
 impl std::fmt::Debug for Map {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Map").field("spec", &self.spec).field("workers", &self.workers).finish()
+        f.debug_struct("Map")
+            .field("spec", &self.spec)
+            .field("workers", &self.workers)
+            .finish()
     }
 }
 
@@ -337,28 +355,52 @@ impl Map {
     pub fn new(spec: MapSpec, workers: usize, region: Arc<MapRegion>, offset: usize) -> Result<Map, MapError> {
         spec.validate()?;
         let workers = if spec.kind.per_worker() { workers.max(1) } else { 1 };
-        let need = spec.arena_bytes(workers).ok_or_else(|| MapError::Invalid("map too large".into()))?;
+        let need = spec
+            .arena_bytes(workers)
+            .ok_or_else(|| MapError::Invalid("map too large".into()))?;
         let avail = (region.range().end - region.range().start) as usize;
-        assert!(offset % 8 == 0 && offset + need <= avail, "map arena outside its region");
+        assert!(
+            offset % 8 == 0 && offset + need <= avail,
+            "map arena outside its region"
+        );
         // SAFETY: offset + need is within the region's allocation (checked just above).
         let base = unsafe { region.ptr.as_ptr().add(offset) };
         let all: VecDeque<u32> = (0..spec.max_entries).collect();
         let index = match spec.kind {
             MapKind::Array | MapKind::PerWorkerArray => Index::Array,
-            MapKind::Hash | MapKind::PerWorkerHash => Index::Hash { slots: HashMap::new(), free: all },
-            MapKind::LruHash | MapKind::LruPerWorkerHash => {
-                Index::Lru { slots: HashMap::new(), order: BTreeMap::new(), free: all, tick: 0 }
-            }
-            MapKind::LpmTrie => Index::Lpm { slots: HashMap::new(), lens: BTreeMap::new(), free: all },
+            MapKind::Hash | MapKind::PerWorkerHash => Index::Hash {
+                slots: HashMap::new(),
+                free: all,
+            },
+            MapKind::LruHash | MapKind::LruPerWorkerHash => Index::Lru {
+                slots: HashMap::new(),
+                order: BTreeMap::new(),
+                free: all,
+                tick: 0,
+            },
+            MapKind::LpmTrie => Index::Lpm {
+                slots: HashMap::new(),
+                lens: BTreeMap::new(),
+                free: all,
+            },
         };
-        Ok(Map { stride: spec.stride(), spec, workers, base, _region: region, index: Mutex::new(index) })
+        Ok(Map {
+            stride: spec.stride(),
+            spec,
+            workers,
+            base,
+            _region: region,
+            index: Mutex::new(index),
+        })
     }
 
     /// Creates a map with its own region (tests, tools).
     pub fn standalone(spec: MapSpec, workers: usize) -> Result<Map, MapError> {
         spec.validate()?;
         let w = if spec.kind.per_worker() { workers.max(1) } else { 1 };
-        let bytes = spec.arena_bytes(w).ok_or_else(|| MapError::Invalid("map too large".into()))?;
+        let bytes = spec
+            .arena_bytes(w)
+            .ok_or_else(|| MapError::Invalid("map too large".into()))?;
         let region = MapRegion::new(bytes)?;
         Map::new(spec, workers, region, 0)
     }
@@ -427,7 +469,9 @@ impl Map {
             Index::Lpm { slots, lens, .. } => {
                 let (plen, data) = self.lpm_split(key);
                 let max = plen.min(data.len() as u32 * 8);
-                lens.range(..=max).rev().find_map(|(&l, _)| slots.get(&(l, mask_prefix(data, l))).copied())
+                lens.range(..=max)
+                    .rev()
+                    .find_map(|(&l, _)| slots.get(&(l, mask_prefix(data, l))).copied())
             }
         }
     }
@@ -503,14 +547,19 @@ impl Map {
             return Err(MapError::Invalid(format!("update flags {flags:#x}")));
         }
         let vs = self.spec.value_size as usize;
-        let ok_len = value.len() == vs || (self.spec.kind.per_worker() && worker.is_none() && value.len() == self.stride * self.workers);
+        let ok_len = value.len() == vs
+            || (self.spec.kind.per_worker() && worker.is_none() && value.len() == self.stride * self.workers);
         if !ok_len {
             return Err(MapError::Invalid(format!(
                 "map {}: value is {} bytes, the map's value_size is {}{}",
                 self.spec.name,
                 value.len(),
                 vs,
-                if self.spec.kind.per_worker() { format!(" (or {} for all workers)", self.stride * self.workers) } else { String::new() }
+                if self.spec.kind.per_worker() {
+                    format!(" (or {} for all workers)", self.stride * self.workers)
+                } else {
+                    String::new()
+                }
             )));
         }
         let max = self.spec.max_entries;
@@ -544,7 +593,12 @@ impl Map {
                 }
                 Ok(())
             }
-            Index::Lru { slots, order, free, tick } => {
+            Index::Lru {
+                slots,
+                order,
+                free,
+                tick,
+            } => {
                 *tick += 1;
                 let now = *tick;
                 if let Some(e) = slots.get_mut(key) {
@@ -644,7 +698,9 @@ impl Map {
                 if plen > data.len() as u32 * 8 {
                     return Err(MapError::Invalid(format!("LPM prefix length {plen}")));
                 }
-                let slot = slots.remove(&(plen, mask_prefix(data, plen))).ok_or(MapError::NotFound)?;
+                let slot = slots
+                    .remove(&(plen, mask_prefix(data, plen)))
+                    .ok_or(MapError::NotFound)?;
                 free.push_back(slot);
                 let c = lens.get_mut(&plen).expect("count for present length");
                 *c -= 1;
@@ -660,7 +716,11 @@ impl Map {
     /// LPM lookups match the longest prefix, as from a program.
     pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
         self.check_key(key)?;
-        let slot = if self.spec.kind.is_array() { self.array_index(key) } else { self.find(&mut self.lock(), key) };
+        let slot = if self.spec.kind.is_array() {
+            self.array_index(key)
+        } else {
+            self.find(&mut self.lock(), key)
+        };
         Ok(slot.map(|s| self.read_slot(s)))
     }
 
@@ -683,11 +743,14 @@ impl Map {
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let idx = self.lock();
         let mut out: Vec<(Vec<u8>, Vec<u8>)> = match &*idx {
-            Index::Array => {
-                (0..self.spec.max_entries).map(|i| (i.to_le_bytes().to_vec(), self.read_slot(i))).collect()
-            }
+            Index::Array => (0..self.spec.max_entries)
+                .map(|i| (i.to_le_bytes().to_vec(), self.read_slot(i)))
+                .collect(),
             Index::Hash { slots, .. } => slots.iter().map(|(k, &s)| (k.to_vec(), self.read_slot(s))).collect(),
-            Index::Lru { slots, .. } => slots.iter().map(|(k, &(s, _))| (k.to_vec(), self.read_slot(s))).collect(),
+            Index::Lru { slots, .. } => slots
+                .iter()
+                .map(|(k, &(s, _))| (k.to_vec(), self.read_slot(s)))
+                .collect(),
             Index::Lpm { slots, .. } => slots
                 .iter()
                 .map(|((l, d), &s)| {
@@ -726,7 +789,9 @@ impl MapSet {
             s.validate()?;
             offsets.push(total);
             let w = if s.kind.per_worker() { workers.max(1) } else { 1 };
-            let b = s.arena_bytes(w).ok_or_else(|| MapError::Invalid(format!("map {} too large", s.name)))?;
+            let b = s
+                .arena_bytes(w)
+                .ok_or_else(|| MapError::Invalid(format!("map {} too large", s.name)))?;
             total = total
                 .checked_add(b)
                 .filter(|&t| t <= MAX_REGION_BYTES)
@@ -774,7 +839,15 @@ mod tests {
     use std::collections::BTreeMap as Model;
 
     fn spec(kind: MapKind, key: u32, val: u32, max: u32) -> MapSpec {
-        MapSpec { name: "m".into(), kind, key_size: key, value_size: val, max_entries: max, flags: 0, readonly: false }
+        MapSpec {
+            name: "m".into(),
+            kind,
+            key_size: key,
+            value_size: val,
+            max_entries: max,
+            flags: 0,
+            readonly: false,
+        }
     }
 
     #[derive(Clone, Debug)]
@@ -933,7 +1006,10 @@ mod tests {
         set_current_worker(1);
         h.update_from_program(&key4(5), &3u32.to_le_bytes(), 0).unwrap();
         set_current_worker(0);
-        assert_eq!(h.lookup(&key4(5)).unwrap().unwrap(), [0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            h.lookup(&key4(5)).unwrap().unwrap(),
+            [0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -959,7 +1035,13 @@ mod tests {
         let mut k = 33u32.to_le_bytes().to_vec();
         k.extend_from_slice(&[10, 0, 0, 1]);
         assert_eq!(lpm.update(&k, &[0; 4], 0).map_err(|e| e.errno()), Err(-22));
-        let ro = MapSpec { readonly: true, ..spec(MapKind::Array, 4, 4, 1) };
-        assert_eq!(Map::standalone(ro, 1).unwrap().update(&key4(0), &[0; 4], 0), Err(MapError::ReadOnly));
+        let ro = MapSpec {
+            readonly: true,
+            ..spec(MapKind::Array, 4, 4, 1)
+        };
+        assert_eq!(
+            Map::standalone(ro, 1).unwrap().update(&key4(0), &[0; 4], 0),
+            Err(MapError::ReadOnly)
+        );
     }
 }

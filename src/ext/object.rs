@@ -176,11 +176,12 @@ pub struct BpfObject {
 /// The ABI a section name implies: `xdp*` is XDP; `.text`, `ubpf*`, `oko*`, `filter*`,
 /// `prog*` and `action*` are the uBPF/Oko ABI.
 pub fn abi_for_section(section: &str) -> Option<Abi> {
-    if section == "xdp" || section.starts_with("xdp/") || section.starts_with("xdp.") || section.starts_with("xdp_")
-    {
+    if section == "xdp" || section.starts_with("xdp/") || section.starts_with("xdp.") || section.starts_with("xdp_") {
         Some(Abi::Xdp)
     } else if section == ".text"
-        || ["ubpf", "oko", "filter", "prog", "action"].iter().any(|p| section.starts_with(p))
+        || ["ubpf", "oko", "filter", "prog", "action"]
+            .iter()
+            .any(|p| section.starts_with(p))
     {
         Some(Abi::Ubpf)
     } else {
@@ -207,12 +208,16 @@ fn ubpf_map_type(t: u32, name: &str) -> Result<u32, ExtError> {
         2 | 3 => Err(ExtError::Unsupported(format!(
             "uBPF map {name}: Oko bloom-filter and count-min maps (type {t}) are not supported"
         ))),
-        t => Err(ExtError::Unsupported(format!("uBPF map {name}: unknown Oko map type {t}"))),
+        t => Err(ExtError::Unsupported(format!(
+            "uBPF map {name}: unknown Oko map type {t}"
+        ))),
     }
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes"))).unwrap_or(0)
+    b.get(at..at + 4)
+        .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
+        .unwrap_or(0)
 }
 
 impl BpfObject {
@@ -265,7 +270,9 @@ impl BpfObject {
             let data = if s.kind() == SectionKind::UninitializedData {
                 Vec::new()
             } else {
-                s.data().map_err(|e| ExtError::Elf(format!("section {name}: {e}")))?.to_vec()
+                s.data()
+                    .map_err(|e| ExtError::Elf(format!("section {name}: {e}")))?
+                    .to_vec()
             };
             let mut relocs = BTreeMap::new();
             for (off, r) in s.relocations() {
@@ -285,7 +292,13 @@ impl BpfObject {
             if name == ".BTF" {
                 btf = Some(Btf::parse(&data)?);
             }
-            sections[s.index().0] = Some(Section { name, size: s.size(), data, exec, relocs });
+            sections[s.index().0] = Some(Section {
+                name,
+                size: s.size(),
+                data,
+                exec,
+                relocs,
+            });
         }
 
         let mut obj = BpfObject {
@@ -313,7 +326,11 @@ impl BpfObject {
             .filter(|s| s.is_func && s.section == Some(sec) && s.size > 0)
             .map(|s| {
                 (
-                    FuncRef { section: sec, start: (s.address / INSN_SIZE as u64) as usize, len: (s.size / INSN_SIZE as u64) as usize },
+                    FuncRef {
+                        section: sec,
+                        start: (s.address / INSN_SIZE as u64) as usize,
+                        len: (s.size / INSN_SIZE as u64) as usize,
+                    },
                     s,
                 )
             })
@@ -348,15 +365,26 @@ impl BpfObject {
                         abi_hint: abi_for_section(&sec.name),
                         insn_count: nslots,
                     },
-                    FuncRef { section: idx, start: 0, len: nslots },
+                    FuncRef {
+                        section: idx,
+                        start: 0,
+                        len: nslots,
+                    },
                 ));
                 continue;
             }
             for (f, sym) in funcs {
                 if f.start + f.len > nslots {
-                    return Err(ExtError::Elf(format!("function {} extends past section {}", sym.name, sec.name)));
+                    return Err(ExtError::Elf(format!(
+                        "function {} extends past section {}",
+                        sym.name, sec.name
+                    )));
                 }
-                let is_prog = if sec.name == ".text" { sym.is_global } else { sym.is_global || f.start == 0 };
+                let is_prog = if sec.name == ".text" {
+                    sym.is_global
+                } else {
+                    sym.is_global || f.start == 0
+                };
                 if is_prog {
                     progs.push((
                         ProgramInfo {
@@ -408,6 +436,8 @@ impl BpfObject {
                 self.legacy_sections.push(idx);
             }
         }
+        // Definition order: by section, then by offset in it.
+        defs.sort_by_key(|(_, sec, off)| (*sec, *off));
         self.map_defs = defs;
         Ok(())
     }
@@ -427,13 +457,20 @@ impl BpfObject {
         for idx in sec_ids {
             let sec = self.section(idx).expect("section exists");
             let legacy = is_legacy_maps_section(&sec.name);
-            for s in self.symbols.iter().filter(|s| s.section == Some(idx) && !s.is_section && !s.name.is_empty()) {
+            for s in self
+                .symbols
+                .iter()
+                .filter(|s| s.section == Some(idx) && !s.is_section && !s.name.is_empty())
+            {
                 if !legacy && s.size != UBPF_MAP_DEF_SIZE {
                     continue;
                 }
                 let at = s.address as usize;
                 if sec.data.len() < at + 16 {
-                    return Err(ExtError::Elf(format!("map definition {} in {} is truncated", s.name, sec.name)));
+                    return Err(ExtError::Elf(format!(
+                        "map definition {} in {} is truncated",
+                        s.name, sec.name
+                    )));
                 }
                 let raw_type = u32_at(&sec.data, at);
                 let (map_type, flags, origin) = if abi == Abi::Ubpf {
@@ -491,10 +528,16 @@ impl BpfObject {
             1 => Ok(found.into_iter().next().expect("one")),
             0 => Err(ExtError::NoProgram {
                 wanted: which.unwrap_or("(any)").to_string(),
-                available: all.iter().map(|p| format!("{} (section {})", p.name, p.section)).collect(),
+                available: all
+                    .iter()
+                    .map(|p| format!("{} (section {})", p.name, p.section))
+                    .collect(),
             }),
             _ => Err(ExtError::AmbiguousProgram {
-                candidates: found.iter().map(|p| format!("{} (section {})", p.name, p.section)).collect(),
+                candidates: found
+                    .iter()
+                    .map(|p| format!("{} (section {})", p.name, p.section))
+                    .collect(),
             }),
         }
     }
@@ -509,7 +552,11 @@ impl BpfObject {
                 continue;
             }
             let is_bss = sec.name.starts_with(".bss");
-            let mut initial = if is_bss { vec![0; sec.size as usize] } else { sec.data.clone() };
+            let mut initial = if is_bss {
+                vec![0; sec.size as usize]
+            } else {
+                sec.data.clone()
+            };
             initial.resize(sec.size as usize, 0);
             maps.push((
                 MapDef {
@@ -539,7 +586,10 @@ impl BpfObject {
             .iter()
             .find(|(p, _)| p == prog)
             .map(|(_, f)| *f)
-            .ok_or_else(|| ExtError::NoProgram { wanted: prog.name.clone(), available: Vec::new() })?;
+            .ok_or_else(|| ExtError::NoProgram {
+                wanted: prog.name.clone(),
+                available: Vec::new(),
+            })?;
         let maps = self.all_maps(abi)?;
 
         let mut image: Vec<Insn> = Vec::new();
@@ -569,11 +619,15 @@ impl BpfObject {
                 let here = format!("section {} insn {} ({})", sec.name, f.start + i, ins);
                 if ins.is_ld_imm64() {
                     if i + 1 >= insns.len() {
-                        return Err(ExtError::Unsupported(format!("{here}: ld_imm64 truncated at end of function")));
+                        return Err(ExtError::Unsupported(format!(
+                            "{here}: ld_imm64 truncated at end of function"
+                        )));
                     }
                     if let Some((r_type, sym)) = reloc {
                         if r_type != R_BPF_64_64 {
-                            return Err(ExtError::Unsupported(format!("{here}: relocation type {r_type} on ld_imm64")));
+                            return Err(ExtError::Unsupported(format!(
+                                "{here}: relocation type {r_type} on ld_imm64"
+                            )));
                         }
                         relocs.push(self.map_reloc(&maps, base + i, ins, sym, &here)?);
                     } else if ins.src != 0 {
@@ -589,7 +643,9 @@ impl BpfObject {
                     let (tsec, tslot) = match reloc {
                         Some((r_type, sym)) => {
                             if r_type != R_BPF_64_32 && r_type != R_BPF_64_64 {
-                                return Err(ExtError::Unsupported(format!("{here}: relocation type {r_type} on a call")));
+                                return Err(ExtError::Unsupported(format!(
+                                    "{here}: relocation type {r_type} on a call"
+                                )));
                             }
                             let s = self.symbols.get(sym).ok_or_else(|| {
                                 ExtError::Unsupported(format!("{here}: call relocation without a symbol"))
@@ -603,7 +659,9 @@ impl BpfObject {
                         None => (f.section, (f.start + i) as i64 + i64::from(ins.imm) + 1),
                     };
                     if tslot < 0 {
-                        return Err(ExtError::Unsupported(format!("{here}: call target before section start")));
+                        return Err(ExtError::Unsupported(format!(
+                            "{here}: call target before section start"
+                        )));
                     }
                     let target = self.function_at(tsec, tslot as usize).ok_or_else(|| {
                         ExtError::Unsupported(format!(
@@ -620,7 +678,10 @@ impl BpfObject {
                     )));
                 }
                 if ins.is_call() && ins.src > 1 {
-                    return Err(ExtError::Unsupported(format!("{here}: call kind {} (kfunc calls)", ins.src)));
+                    return Err(ExtError::Unsupported(format!(
+                        "{here}: call kind {} (kfunc calls)",
+                        ins.src
+                    )));
                 }
                 i += 1;
             }
@@ -647,7 +708,11 @@ impl BpfObject {
         let funcs = self.functions_in(sec);
         if funcs.is_empty() {
             let n = self.section(sec)?.data.len() / INSN_SIZE;
-            return (slot < n && self.section(sec)?.exec).then_some(FuncRef { section: sec, start: slot, len: n - slot });
+            return (slot < n && self.section(sec)?.exec).then_some(FuncRef {
+                section: sec,
+                start: slot,
+                len: n - slot,
+            });
         }
         funcs.into_iter().map(|(f, _)| f).find(|f| f.start == slot)
     }
@@ -665,13 +730,23 @@ impl BpfObject {
             .get(sym)
             .ok_or_else(|| ExtError::Unsupported(format!("{here}: relocation without a symbol")))?;
         let sec_idx = s.section.ok_or_else(|| {
-            ExtError::Unsupported(format!("{here}: reference to undefined symbol `{}` (externs are not supported)", s.name))
+            ExtError::Unsupported(format!(
+                "{here}: reference to undefined symbol `{}` (externs are not supported)",
+                s.name
+            ))
         })?;
         let sec = self.section(sec_idx).expect("symbol section");
         let off = s.address.wrapping_add(i64::from(ins.imm) as u64);
         // A map definition at exactly this (section, offset).
-        if let Some(i) = maps.iter().position(|(m, ms, mo)| *ms == sec_idx && *mo == off && m.origin != MapOrigin::Data) {
-            return Ok(MapReloc { insn, map: i, kind: MapRelocKind::Map });
+        if let Some(i) = maps
+            .iter()
+            .position(|(m, ms, mo)| *ms == sec_idx && *mo == off && m.origin != MapOrigin::Data)
+        {
+            return Ok(MapReloc {
+                insn,
+                map: i,
+                kind: MapRelocKind::Map,
+            });
         }
         if is_data_section(&sec.name) {
             let i = maps
@@ -682,7 +757,11 @@ impl BpfObject {
                 .ok()
                 .filter(|&o| u64::from(o) < sec.size.max(1))
                 .ok_or_else(|| ExtError::Unsupported(format!("{here}: offset {off} outside section {}", sec.name)))?;
-            return Ok(MapReloc { insn, map: i, kind: MapRelocKind::Value { offset } });
+            return Ok(MapReloc {
+                insn,
+                map: i,
+                kind: MapRelocKind::Value { offset },
+            });
         }
         Err(ExtError::Unsupported(format!(
             "{here}: ld_imm64 refers to symbol `{}` in section {}, which is not a map",

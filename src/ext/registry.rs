@@ -111,7 +111,9 @@ impl std::fmt::Debug for Extension {
 /// an analysis entry point; until it does, every program is unverified and runs on the
 /// interpreter.
 pub fn verify(_linked: &LinkedProgram) -> Verification {
-    Verification::Unverified { reason: "no verifier verdict available (verifier-analysis has no analyze() yet)".into() }
+    Verification::Unverified {
+        reason: "no verifier verdict available (verifier-analysis has no analyze() yet)".into(),
+    }
 }
 
 /// Result of [`run_once`] and [`run_repeat`].
@@ -134,7 +136,9 @@ impl Extension {
     pub fn load(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Extension, ExtError> {
         let obj = BpfObject::parse(bytes)?;
         let info = obj.select(opts.section.as_deref())?;
-        let abi = opts.abi.or(info.abi_hint).ok_or_else(|| ExtError::AbiUnknown { section: info.section.clone() })?;
+        let abi = opts.abi.or(info.abi_hint).ok_or_else(|| ExtError::AbiUnknown {
+            section: info.section.clone(),
+        })?;
         let linked = obj.link(&info, abi)?;
         let mut verification = verify(&linked);
         if opts.assume_verified {
@@ -161,13 +165,19 @@ impl Extension {
                 ))
             })
             .collect::<Result<Vec<_>, ExtError>>()?;
-        let maps = MapSet::create(&specs, opts.workers.max(1))
-            .map_err(|e| ExtError::Map { map: "(creating maps)".into(), source: e })?;
+        let maps = MapSet::create(&specs, opts.workers.max(1)).map_err(|e| ExtError::Map {
+            map: "(creating maps)".into(),
+            source: e,
+        })?;
         let program = Program::new(&linked, &maps, verification.allows_jit())?;
         let tier = match opts.tier {
             Some(t) => {
                 if let Err(reason) = program.tier_available(t) {
-                    return Err(ExtError::TierRefused { name: name.into(), tier: t.name(), reason });
+                    return Err(ExtError::TierRefused {
+                        name: name.into(),
+                        tier: t.name(),
+                        reason,
+                    });
                 }
                 t
             }
@@ -237,7 +247,10 @@ impl Extension {
 
     /// The map called `name`.
     pub fn map(&self, name: &str) -> Result<&Arc<Map>, ExtError> {
-        self.maps.get(name).ok_or_else(|| ExtError::NotFound { what: "map", name: name.into() })
+        self.maps.get(name).ok_or_else(|| ExtError::NotFound {
+            what: "map",
+            name: name.into(),
+        })
     }
 
     /// Counters.
@@ -291,14 +304,20 @@ impl Extension {
         let m = self.map(map)?;
         let k = parse_typed_bytes(key)?;
         let v = parse_typed_bytes(value)?;
-        m.update(&k, &v, update_flags::ANY).map_err(|e| ExtError::Map { map: map.into(), source: e })
+        m.update(&k, &v, update_flags::ANY).map_err(|e| ExtError::Map {
+            map: map.into(),
+            source: e,
+        })
     }
 
     /// Deletes a key (typed or hex text) from map `map`.
     pub fn map_delete_str(&self, map: &str, key: &str) -> Result<(), ExtError> {
         let m = self.map(map)?;
         let k = parse_typed_bytes(key)?;
-        m.delete(&k).map_err(|e| ExtError::Map { map: map.into(), source: e })
+        m.delete(&k).map_err(|e| ExtError::Map {
+            map: map.into(),
+            source: e,
+        })
     }
 }
 
@@ -373,33 +392,53 @@ impl Registry {
 
     /// All extensions, by name.
     pub fn list(&self) -> Vec<Arc<Extension>> {
-        self.exts.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.exts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Unloads `name`, refused while `referencing_rules` (the caller's description of the
     /// rules that use it) is not empty.
     pub fn unload(&self, name: &str, referencing_rules: &[String]) -> Result<Arc<Extension>, ExtError> {
         if !referencing_rules.is_empty() {
-            return Err(ExtError::InUse { name: name.into(), rules: referencing_rules.to_vec() });
+            return Err(ExtError::InUse {
+                name: name.into(),
+                rules: referencing_rules.to_vec(),
+            });
         }
         self.exts
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name)
-            .ok_or_else(|| ExtError::NotFound { what: "extension", name: name.into() })
+            .ok_or_else(|| ExtError::NotFound {
+                what: "extension",
+                name: name.into(),
+            })
     }
 }
 
 fn perr(text: &str, reason: impl Into<String>) -> ExtError {
-    ExtError::Parse { text: text.into(), reason: reason.into() }
+    ExtError::Parse {
+        text: text.into(),
+        reason: reason.into(),
+    }
 }
 
 fn parse_ipv4(s: &str) -> Result<[u8; 4], ExtError> {
-    s.parse::<std::net::Ipv4Addr>().map(|a| a.octets()).map_err(|e| perr(s, e.to_string()))
+    s.parse::<std::net::Ipv4Addr>()
+        .map(|a| a.octets())
+        .map_err(|e| perr(s, e.to_string()))
 }
 
 fn parse_uint(s: &str) -> Result<u64, ExtError> {
-    let r = if let Some(h) = s.strip_prefix("0x") { u64::from_str_radix(h, 16) } else { s.parse::<u64>() };
+    let r = if let Some(h) = s.strip_prefix("0x") {
+        u64::from_str_radix(h, 16)
+    } else {
+        s.parse::<u64>()
+    };
     r.map_err(|e| perr(s, e.to_string()))
 }
 
@@ -412,7 +451,10 @@ fn parse_uint(s: &str) -> Result<u64, ExtError> {
 /// `0x0a000001`).
 pub fn parse_typed_bytes(text: &str) -> Result<Vec<u8>, ExtError> {
     let mut out = Vec::new();
-    for item in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()) {
+    for item in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+    {
         let (ty, v) = match item.split_once(':') {
             Some((t, v)) if !t.chars().all(|c| c.is_ascii_hexdigit()) || t.len() > 2 => (t, v),
             _ => ("hex", item),
@@ -420,7 +462,9 @@ pub fn parse_typed_bytes(text: &str) -> Result<Vec<u8>, ExtError> {
         match ty {
             "ip" | "ip4" => out.extend_from_slice(&parse_ipv4(v)?),
             "ip6" => out.extend_from_slice(
-                &v.parse::<std::net::Ipv6Addr>().map_err(|e| perr(item, e.to_string()))?.octets(),
+                &v.parse::<std::net::Ipv6Addr>()
+                    .map_err(|e| perr(item, e.to_string()))?
+                    .octets(),
             ),
             "mac" => {
                 let parts: Vec<_> = v.split(':').collect();
@@ -445,11 +489,18 @@ pub fn parse_typed_bytes(text: &str) -> Result<Vec<u8>, ExtError> {
                 }
             }
             "lpm" => {
-                let (addr, len) = v.split_once('/').ok_or_else(|| perr(item, "expected ADDRESS/PREFIXLEN"))?;
+                let (addr, len) = v
+                    .split_once('/')
+                    .ok_or_else(|| perr(item, "expected ADDRESS/PREFIXLEN"))?;
                 let plen: u32 = len.parse().map_err(|_| perr(item, "bad prefix length"))?;
                 out.extend_from_slice(&plen.to_le_bytes());
                 if addr.contains(':') {
-                    out.extend_from_slice(&addr.parse::<std::net::Ipv6Addr>().map_err(|e| perr(item, e.to_string()))?.octets());
+                    out.extend_from_slice(
+                        &addr
+                            .parse::<std::net::Ipv6Addr>()
+                            .map_err(|e| perr(item, e.to_string()))?
+                            .octets(),
+                    );
                 } else {
                     out.extend_from_slice(&parse_ipv4(addr)?);
                 }
@@ -488,7 +539,10 @@ mod tests {
         assert_eq!(parse_typed_bytes("be16:80").unwrap(), [0, 80]);
         assert_eq!(parse_typed_bytes("0a 00 00 01").unwrap(), [10, 0, 0, 1]);
         assert_eq!(parse_typed_bytes("0x0a000001").unwrap(), [10, 0, 0, 1]);
-        assert_eq!(parse_typed_bytes("mac:00:11:22:33:44:ff").unwrap(), [0, 0x11, 0x22, 0x33, 0x44, 0xff]);
+        assert_eq!(
+            parse_typed_bytes("mac:00:11:22:33:44:ff").unwrap(),
+            [0, 0x11, 0x22, 0x33, 0x44, 0xff]
+        );
         assert_eq!(parse_typed_bytes("lpm:10.0.0.0/8").unwrap(), [8, 0, 0, 0, 10, 0, 0, 0]);
         assert_eq!(parse_typed_bytes("ip:10.0.0.1,be16:53").unwrap(), [10, 0, 0, 1, 0, 53]);
         assert!(parse_typed_bytes("u8:256").is_err());

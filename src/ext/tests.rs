@@ -23,37 +23,66 @@ pub(crate) fn udp_packet(src: [u8; 4], dst: [u8; 4], ttl: u8, dport: u16, payloa
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     p.extend_from_slice(&ip);
     let ulen = 8 + payload.len();
-    p.extend_from_slice(&[0x30, 0x39, (dport >> 8) as u8, dport as u8, (ulen >> 8) as u8, ulen as u8, 0, 0]);
+    p.extend_from_slice(&[
+        0x30,
+        0x39,
+        (dport >> 8) as u8,
+        dport as u8,
+        (ulen >> 8) as u8,
+        ulen as u8,
+        0,
+        0,
+    ]);
     p.extend_from_slice(payload);
     p
 }
 
 fn ipv4_checksum_ok(pkt: &[u8]) -> bool {
-    let sum: u32 = pkt[14..34].chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    let sum: u32 = pkt[14..34]
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
     let sum = (sum & 0xffff) + (sum >> 16);
     (sum & 0xffff) + (sum >> 16) == 0xffff
 }
 
 fn trusted() -> LoadOptions {
-    LoadOptions { assume_verified: true, ..Default::default() }
+    LoadOptions {
+        assume_verified: true,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn objects_parse_with_their_maps() {
     let fw = BpfObject::parse(XDP_FW).unwrap();
     let p = fw.select(None).unwrap();
-    assert_eq!((p.name.as_str(), p.section.as_str(), p.abi_hint), ("xdp_fw", "xdp", Some(Abi::Xdp)));
+    assert_eq!(
+        (p.name.as_str(), p.section.as_str(), p.abi_hint),
+        ("xdp_fw", "xdp", Some(Abi::Xdp))
+    );
     let l = fw.link(&p, Abi::Xdp).unwrap();
-    let names: Vec<_> = l.maps.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["blocked", "stats", ".rodata", ".bss"]);
-    assert_eq!((l.maps[0].key_size, l.maps[0].value_size, l.maps[0].max_entries), (4, 8, 64));
-    assert_eq!(l.maps[2].initial.as_deref(), Some(&[2u8][..]));
-    assert!(l.maps[2].readonly);
+    let mut names: Vec<_> = l.maps.iter().map(|m| m.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, [".bss", ".rodata", "blocked", "stats"]);
+    let by = |n: &str| l.maps.iter().find(|m| m.name == n).unwrap().clone();
+    assert_eq!(
+        (
+            by("blocked").key_size,
+            by("blocked").value_size,
+            by("blocked").max_entries
+        ),
+        (4, 8, 64)
+    );
+    assert_eq!(by(".rodata").initial.as_deref(), Some(&[2u8][..]));
+    assert!(by(".rodata").readonly);
+    assert_eq!(by(".bss").initial.as_deref(), Some(&[0u8; 8][..]));
 
     let route = BpfObject::parse(XDP_ROUTE).unwrap();
     let l = route.link(&route.select(Some("xdp")).unwrap(), Abi::Xdp).unwrap();
-    let names: Vec<_> = l.maps.iter().map(|m| (m.name.as_str(), m.map_type)).collect();
-    assert_eq!(names, [("routes", 11), ("recent", 9), ("bytes", 6), ("last_port", 2)]);
+    let mut names: Vec<_> = l.maps.iter().map(|m| (m.name.as_str(), m.map_type)).collect();
+    names.sort();
+    assert_eq!(names, [("bytes", 6), ("last_port", 2), ("recent", 9), ("routes", 11)]);
 
     let calls = BpfObject::parse(XDP_CALLS).unwrap();
     let l = calls.link(&calls.select(None).unwrap(), Abi::Xdp).unwrap();
@@ -63,13 +92,24 @@ fn objects_parse_with_their_maps() {
     let p = ub.select(None).unwrap();
     assert_eq!((p.name.as_str(), p.abi_hint), ("entry", Some(Abi::Ubpf)));
     let l = ub.link(&p, Abi::Ubpf).unwrap();
-    assert!(l.maps.iter().any(|m| m.name == "ports" && m.map_type == 1 && m.key_size == 2));
+    assert!(l
+        .maps
+        .iter()
+        .any(|m| m.name == "ports" && m.map_type == 1 && m.key_size == 2));
 }
 
 #[test]
 fn firewall_drops_blocked_sources_and_decrements_ttl() {
     for tier in [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift] {
-        let ext = Extension::load("fw", XDP_FW, &LoadOptions { tier: Some(tier), ..trusted() }).unwrap();
+        let ext = Extension::load(
+            "fw",
+            XDP_FW,
+            &LoadOptions {
+                tier: Some(tier),
+                ..trusted()
+            },
+        )
+        .unwrap();
         ext.map_update_str("blocked", "ip:10.0.0.66", "u64:0").unwrap();
         let pass = udp_packet([10, 0, 0, 1], [10, 0, 0, 2], 64, 53, b"hello");
         let r = run_once(&ext, &pass, 1).unwrap();
@@ -78,9 +118,17 @@ fn firewall_drops_blocked_sources_and_decrements_ttl() {
         assert!(ipv4_checksum_ok(&r.output), "{tier:?}: checksum fixed");
         let blocked = udp_packet([10, 0, 0, 66], [10, 0, 0, 2], 64, 53, b"x");
         assert_eq!(run_once(&ext, &blocked, 1).unwrap().retcode, xdp::DROP, "{tier:?}");
-        assert_eq!(run_once(&ext, &blocked[..10], 1).unwrap().retcode, xdp::ABORTED, "{tier:?}");
+        assert_eq!(
+            run_once(&ext, &blocked[..10], 1).unwrap().retcode,
+            xdp::ABORTED,
+            "{tier:?}"
+        );
         let low_ttl = udp_packet([10, 0, 0, 1], [10, 0, 0, 2], 1, 53, b"x");
-        assert_eq!(run_once(&ext, &low_ttl, 1).unwrap().retcode, xdp::DROP, "{tier:?}: .rodata min_ttl");
+        assert_eq!(
+            run_once(&ext, &low_ttl, 1).unwrap().retcode,
+            xdp::DROP,
+            "{tier:?}: .rodata min_ttl"
+        );
         let hits = ext.map("blocked").unwrap().lookup(&[10, 0, 0, 66]).unwrap().unwrap();
         assert_eq!(hits, 1u64.to_le_bytes());
         let stats = ext.map_dump("stats").unwrap();
@@ -96,7 +144,15 @@ fn firewall_drops_blocked_sources_and_decrements_ttl() {
 #[test]
 fn route_redirects_by_longest_prefix_and_pushes_vlan() {
     for tier in [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift] {
-        let ext = Extension::load("route", XDP_ROUTE, &LoadOptions { tier: Some(tier), ..trusted() }).unwrap();
+        let ext = Extension::load(
+            "route",
+            XDP_ROUTE,
+            &LoadOptions {
+                tier: Some(tier),
+                ..trusted()
+            },
+        )
+        .unwrap();
         ext.map_update_str("routes", "lpm:10.0.0.0/8", "u32:7").unwrap();
         ext.map_update_str("routes", "lpm:10.9.0.0/16", "u32:9").unwrap();
         let p = udp_packet([1, 2, 3, 4], [10, 1, 2, 3], 64, 53, b"abc");
@@ -118,7 +174,10 @@ fn route_redirects_by_longest_prefix_and_pushes_vlan() {
         let last = ext.map("last_port").unwrap().lookup(&[0; 4]).unwrap().unwrap();
         assert_eq!(last, 9u32.to_le_bytes());
         let bytes = ext.map("bytes").unwrap().lookup(&[0; 4]).unwrap().unwrap();
-        assert_eq!(u64::from_le_bytes(bytes[..8].try_into().unwrap()), (p.len() + p2.len() + p3.len()) as u64);
+        assert_eq!(
+            u64::from_le_bytes(bytes[..8].try_into().unwrap()),
+            (p.len() + p2.len() + p3.len()) as u64
+        );
     }
 }
 
@@ -137,14 +196,26 @@ fn bpf_to_bpf_calls_run_on_the_interpreter_only() {
 #[test]
 fn ubpf_filter_reads_packet_and_length() {
     for tier in [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift] {
-        let ext = Extension::load("f", UBPF_FILTER, &LoadOptions { tier: Some(tier), ..trusted() }).unwrap();
+        let ext = Extension::load(
+            "f",
+            UBPF_FILTER,
+            &LoadOptions {
+                tier: Some(tier),
+                ..trusted()
+            },
+        )
+        .unwrap();
         assert_eq!(ext.abi(), Abi::Ubpf);
         ext.map_update_str("ports", "be16:53", "u64:0").unwrap();
         let hit = udp_packet([10, 0, 0, 1], [10, 0, 0, 2], 64, 53, b"");
         let miss = udp_packet([10, 0, 0, 1], [10, 0, 0, 2], 64, 54, b"");
         assert_eq!(run_once(&ext, &hit, 0).unwrap().retcode, 1, "{tier:?}");
         assert_eq!(run_once(&ext, &miss, 0).unwrap().retcode, 0, "{tier:?}");
-        assert_eq!(run_once(&ext, &hit[..41], 0).unwrap().retcode, 0, "{tier:?}: length honoured");
+        assert_eq!(
+            run_once(&ext, &hit[..41], 0).unwrap().retcode,
+            0,
+            "{tier:?}: length honoured"
+        );
         let v = ext.map("ports").unwrap().lookup(&[0, 53]).unwrap().unwrap();
         assert!(matches!(u64::from_le_bytes(v.try_into().unwrap()), 1 | 2));
     }
@@ -155,8 +226,339 @@ fn unverified_programs_get_the_interpreter_only() {
     let ext = Extension::load("fw", XDP_FW, &LoadOptions::default()).unwrap();
     assert_eq!(ext.tier(), ExecTier::Interpreter);
     assert!(!ext.verification().allows_jit());
-    let e = Extension::load("fw", XDP_FW, &LoadOptions { tier: Some(ExecTier::Jit), ..Default::default() });
+    let e = Extension::load(
+        "fw",
+        XDP_FW,
+        &LoadOptions {
+            tier: Some(ExecTier::Jit),
+            ..Default::default()
+        },
+    );
     assert!(e.unwrap_err().to_string().contains("jit tier refused"));
     let mut buf = XdpBuf::new(&udp_packet([1, 1, 1, 1], [2, 2, 2, 2], 9, 1, b""));
     assert!(ext.run_on(ExecTier::Cranelift, &mut buf, 0, None).is_err());
+}
+
+mod agreement {
+    //! Interpreter, JIT and cranelift agree on every program of the corpus.
+    //!
+    //! The JIT tiers may only run verified programs. The verifier (crate
+    //! `verifier-analysis`) has no entry point yet, so these programs are loaded with
+    //! `assume_verified` (`Verification::AssumedForTesting`): they are our own, reviewed,
+    //! bounds-checked test programs. When the verifier lands, this test must load them
+    //! through it instead.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn packet() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::sample::select(vec![
+                [10u8, 0, 0, 1],
+                [10, 0, 0, 66],
+                [1, 2, 3, 4],
+                [1, 2, 3, 5],
+                [10, 0, 0, 2],
+            ]),
+            prop::sample::select(vec![[10u8, 1, 2, 3], [10, 9, 0, 1], [192, 168, 0, 1], [10, 0, 0, 2]]),
+            prop::sample::select(vec![0u8, 1, 2, 3, 64, 255]),
+            prop::sample::select(vec![53u16, 54, 80]),
+            prop::collection::vec(any::<u8>(), 0..48),
+            prop::option::of(0usize..80),
+            prop::collection::vec((0usize..64, any::<u8>()), 0..3),
+        )
+            .prop_map(|(src, dst, ttl, dport, payload, cut, flips)| {
+                let mut p = udp_packet(src, dst, ttl, dport, &payload);
+                for (at, b) in flips {
+                    if at < p.len() {
+                        p[at] = b;
+                    }
+                }
+                if let Some(c) = cut {
+                    p.truncate(c);
+                }
+                p
+            })
+    }
+
+    fn load_three(obj: &[u8], setup: &dyn Fn(&Extension)) -> Vec<Extension> {
+        [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift]
+            .into_iter()
+            .map(|tier| {
+                let e = Extension::load(
+                    "x",
+                    obj,
+                    &LoadOptions {
+                        tier: Some(tier),
+                        ..trusted()
+                    },
+                )
+                .unwrap();
+                setup(&e);
+                e
+            })
+            .collect()
+    }
+
+    fn agree(exts: &[Extension], packets: &[Vec<u8>]) -> Result<(), TestCaseError> {
+        for (i, p) in packets.iter().enumerate() {
+            let rs: Vec<_> = exts.iter().map(|e| run_once(e, p, 3).unwrap()).collect();
+            for r in &rs[1..] {
+                prop_assert_eq!(r.retcode, rs[0].retcode, "packet {} retcode: {:?}", i, p);
+                prop_assert_eq!(&r.output, &rs[0].output, "packet {} output", i);
+                prop_assert_eq!(r.redirect, rs[0].redirect);
+                prop_assert_eq!(&r.fault, &rs[0].fault);
+            }
+            prop_assert!(rs[0].fault.is_none(), "fault on the interpreter: {:?}", rs[0].fault);
+        }
+        for m in exts[0].maps().maps() {
+            let name = &m.spec().name;
+            let want = exts[0].map_dump(name).unwrap();
+            for e in &exts[1..] {
+                prop_assert_eq!(&e.map_dump(name).unwrap(), &want, "map {} differs", name);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn firewall(packets in prop::collection::vec(packet(), 1..12)) {
+            let exts = load_three(XDP_FW, &|e| e.map_update_str("blocked", "ip:10.0.0.66", "u64:0").unwrap());
+            agree(&exts, &packets)?;
+        }
+
+        #[test]
+        fn router(packets in prop::collection::vec(packet(), 1..12)) {
+            let exts = load_three(XDP_ROUTE, &|e| {
+                e.map_update_str("routes", "lpm:10.0.0.0/8", "u32:7").unwrap();
+                e.map_update_str("routes", "lpm:10.9.0.0/16", "u32:9").unwrap();
+            });
+            agree(&exts, &packets)?;
+        }
+
+        #[test]
+        fn ubpf_filter(packets in prop::collection::vec(packet(), 1..12)) {
+            let exts = load_three(UBPF_FILTER, &|e| e.map_update_str("ports", "be16:53", "u64:0").unwrap());
+            agree(&exts, &packets)?;
+        }
+    }
+}
+
+mod confinement {
+    //! The interpreter confines unverified programs to the packet buffer, the stack, the
+    //! context and their map values, including through helper arguments.
+    use super::super::insn::{op, Insn};
+    use super::super::maps::MapSet;
+    use super::super::object::{LinkedProgram, MapDef, MapOrigin, MapReloc, MapRelocKind};
+    use super::super::vm::Program;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hash_map() -> MapDef {
+        MapDef {
+            name: "h".into(),
+            map_type: 1,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 4,
+            flags: 0,
+            origin: MapOrigin::BtfMaps,
+            initial: None,
+            readonly: false,
+        }
+    }
+
+    fn prepare(insns: Vec<Insn>, relocs: Vec<MapReloc>) -> Result<(Program, MapSet), super::super::ExtError> {
+        let linked = LinkedProgram {
+            name: "t".into(),
+            section: "xdp".into(),
+            abi: Abi::Xdp,
+            insns,
+            functions: vec![0],
+            maps: vec![hash_map()],
+            relocs,
+        };
+        let specs = vec![(
+            super::super::maps::MapSpec {
+                name: "h".into(),
+                kind: super::super::MapKind::Hash,
+                key_size: 4,
+                value_size: 8,
+                max_entries: 4,
+                flags: 0,
+                readonly: false,
+            },
+            None,
+        )];
+        let maps = MapSet::create(&specs, 1).unwrap();
+        let p = Program::new(&linked, &maps, false)?;
+        Ok((p, maps))
+    }
+
+    fn run(p: &Program, maps: &MapSet) -> super::super::RunOutcome {
+        let mut buf = XdpBuf::new(&udp_packet([1, 1, 1, 1], [2, 2, 2, 2], 5, 53, b"payload"));
+        p.run(ExecTier::Interpreter, maps, &mut buf, 0, None).unwrap()
+    }
+
+    const EXIT: Insn = Insn::new(op::EXIT_INSN, 0, 0, 0, 0);
+
+    fn lddw(dst: u8, v: u64) -> [Insn; 2] {
+        [
+            Insn::new(op::LD_DW_IMM, dst, 0, 0, v as u32 as i32),
+            Insn::new(0, 0, 0, 0, (v >> 32) as u32 as i32),
+        ]
+    }
+
+    #[test]
+    fn wild_loads_and_stores_fault() {
+        let mut heap = vec![0u8; 64];
+        let addr = heap.as_mut_ptr() as u64;
+        for body in [
+            // r0 = *(u64 *)(addr): switch memory outside the run's regions.
+            vec![
+                lddw(1, addr)[0],
+                lddw(1, addr)[1],
+                Insn::new(op::LDX | op::MEM | op::DW, 0, 1, 0, 0),
+                EXIT,
+            ],
+            // *(u64 *)(addr) = 1
+            vec![
+                lddw(1, addr)[0],
+                lddw(1, addr)[1],
+                Insn::new(op::ST | op::MEM | op::DW, 1, 0, 0, 1),
+                EXIT,
+            ],
+            // A load straddling the end of the stack.
+            vec![Insn::new(op::LDX | op::MEM | op::DW, 0, 10, -4, 0), EXIT],
+        ] {
+            let (p, maps) = prepare(body, vec![]).unwrap();
+            let out = run(&p, &maps);
+            assert_eq!(out.retcode, xdp::ABORTED);
+            assert!(out.fault.is_some());
+        }
+        assert!(heap.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn helper_pointer_arguments_are_checked() {
+        let heap = [7u8; 8];
+        // r1 = &map; r2 = address outside the program's memory; call map_lookup_elem
+        let mut body = lddw(1, 0).to_vec();
+        body.extend(lddw(2, heap.as_ptr() as u64));
+        body.extend([Insn::new(op::CALL_INSN, 0, 0, 0, 1), EXIT]);
+        let (p, maps) = prepare(
+            body,
+            vec![MapReloc {
+                insn: 0,
+                map: 0,
+                kind: MapRelocKind::Map,
+            }],
+        )
+        .unwrap();
+        let out = run(&p, &maps);
+        assert!(out.fault.as_deref().unwrap_or("").contains("outside"), "{out:?}");
+        // A forged map handle.
+        let mut body = lddw(1, heap.as_ptr() as u64).to_vec();
+        body.extend([
+            Insn::new(op::ALU64 | op::MOV | op::X, 2, 10, 0, 0),
+            Insn::new(op::ALU64 | op::ADD, 2, 0, 0, -8),
+        ]);
+        body.extend([Insn::new(op::CALL_INSN, 0, 0, 0, 1), EXIT]);
+        let (p, maps) = prepare(body, vec![]).unwrap();
+        assert!(run(&p, &maps).fault.as_deref().unwrap_or("").contains("not a map"));
+        // The same lookup with a key on the stack is fine.
+        let mut body = vec![Insn::new(op::ST | op::MEM | op::W, 10, 0, -8, 5)];
+        body.extend(lddw(1, 0));
+        body.extend([
+            Insn::new(op::ALU64 | op::MOV | op::X, 2, 10, 0, 0),
+            Insn::new(op::ALU64 | op::ADD, 2, 0, 0, -8),
+        ]);
+        body.extend([Insn::new(op::CALL_INSN, 0, 0, 0, 1), EXIT]);
+        let (p, maps) = prepare(
+            body,
+            vec![MapReloc {
+                insn: 1,
+                map: 0,
+                kind: MapRelocKind::Map,
+            }],
+        )
+        .unwrap();
+        let out = run(&p, &maps);
+        assert_eq!((out.retcode, out.fault), (0, None));
+    }
+
+    #[test]
+    fn loops_need_the_verifier() {
+        let body = vec![Insn::new(op::JMP | op::JA, 0, 0, -1, 0), EXIT];
+        let e = prepare(body, vec![]).unwrap_err().to_string();
+        assert!(e.contains("backward jump"), "{e}");
+    }
+
+    fn random_insn() -> impl Strategy<Value = Insn> {
+        let reg = 0u8..11;
+        prop_oneof![
+            // ALU and ALU64, register and immediate forms.
+            (
+                prop::sample::select(vec![0x04u8, 0x07, 0x0c, 0x0f]),
+                prop::sample::select(vec![
+                    0u8, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0, 0xb0, 0xc0
+                ]),
+                0u8..10,
+                reg.clone(),
+                any::<i32>()
+            )
+                .prop_map(|(cls, opn, d, s, imm)| Insn::new(cls | opn, d, s, 0, imm)),
+            // Loads and stores of every size around r1 (context), r10 (stack) and others.
+            (
+                prop::sample::select(vec![
+                    0x61u8, 0x69, 0x71, 0x79, 0x62, 0x6a, 0x72, 0x7a, 0x63, 0x6b, 0x73, 0x7b
+                ]),
+                0u8..10,
+                reg,
+                -600i16..600,
+                any::<i32>()
+            )
+                .prop_map(|(code, d, s, off, imm)| {
+                    let (d, s) = if code & 7 == 1 { (d, s) } else { (s.min(10), d) };
+                    Insn::new(code, d, s, off, imm)
+                }),
+            // Forward conditional jumps.
+            (
+                prop::sample::select(vec![0x15u8, 0x1d, 0x25, 0x2d, 0x55, 0x5d, 0xa5, 0x16, 0x56]),
+                0u8..10,
+                0u8..10,
+                0i16..4,
+                any::<i32>()
+            )
+                .prop_map(|(code, d, s, off, imm)| Insn::new(code, d, s, off, imm)),
+            // Helper calls with whatever is in the argument registers.
+            prop::sample::select(vec![1i32, 2, 3, 5, 6, 7, 10, 11, 23, 28, 44, 65]).prop_map(|h| Insn::new(
+                op::CALL_INSN,
+                0,
+                0,
+                0,
+                h
+            )),
+        ]
+    }
+
+    proptest! {
+        /// Random programs never escape: the interpreter faults or finishes, the process lives.
+        #[test]
+        fn random_programs_stay_confined(mut body in prop::collection::vec(random_insn(), 1..40), seed in any::<u64>()) {
+            let n = body.len();
+            for (i, ins) in body.iter_mut().enumerate() {
+                if ins.is_jump() {
+                    ins.off = ins.off.min((n - i - 1) as i16);
+                }
+            }
+            body.extend(lddw(0, seed));
+            body.push(EXIT);
+            if let Ok((p, maps)) = prepare(body, vec![]) {
+                let _ = run(&p, &maps);
+            }
+        }
+    }
 }

@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
 use rbpf::EbpfVmMbuff;
-use verifier_analysis::platform::{Abi, XDP_CTX_FIELDS, RUNTIME_CTX_PRIVATE_OFFSET};
+use verifier_analysis::platform::{Abi, RUNTIME_CTX_PRIVATE_OFFSET, XDP_CTX_FIELDS};
 
 use super::helpers::{self, RunGuard, RunState, CTX_RESERVE, RECORD_STACK_HELPER};
 use super::insn::{encode_all, op, Insn};
@@ -103,7 +103,11 @@ impl XdpBuf {
     pub fn new(packet: &[u8]) -> XdpBuf {
         let mut buf = vec![0u8; Self::HEADROOM + packet.len() + Self::TAILROOM];
         buf[Self::HEADROOM..Self::HEADROOM + packet.len()].copy_from_slice(packet);
-        XdpBuf { buf, start: Self::HEADROOM, end: Self::HEADROOM + packet.len() }
+        XdpBuf {
+            buf,
+            start: Self::HEADROOM,
+            end: Self::HEADROOM + packet.len(),
+        }
     }
 
     /// The packet bytes.
@@ -186,10 +190,17 @@ impl CtxState {
 /// Finds the context loads of an XDP program and rewrites them to the runtime layout.
 /// `functions` are the start indices of the functions in the image.
 fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> Result<usize, ExtError> {
-    let refuse = |insn: usize, reason: String| ExtError::Load { program: name.to_string(), insn, reason };
+    let refuse = |insn: usize, reason: String| ExtError::Load {
+        program: name.to_string(),
+        insn,
+        reason,
+    };
     let n = insns.len();
     let mut states: Vec<Option<CtxState>> = vec![None; n];
-    let mut entry = CtxState { regs: [CtxVal::Other; 11], stack: BTreeMap::new() };
+    let mut entry = CtxState {
+        regs: [CtxVal::Other; 11],
+        stack: BTreeMap::new(),
+    };
     entry.regs[1] = CtxVal::Ctx;
     let mut work = VecDeque::new();
     let push = |states: &mut Vec<Option<CtxState>>, work: &mut VecDeque<usize>, at: usize, s: CtxState| {
@@ -222,7 +233,9 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
         match class {
             op::LDX => {
                 let base = s.regs[ins.src as usize];
-                let slot = (ins.src == 10 && ins.mem_size() == 8).then(|| s.stack.get(&ins.off).copied()).flatten();
+                let slot = (ins.src == 10 && ins.mem_size() == 8)
+                    .then(|| s.stack.get(&ins.off).copied())
+                    .flatten();
                 access.entry(pc).and_modify(|v| *v = join(*v, base)).or_insert(base);
                 s.regs[ins.dst as usize] = slot.unwrap_or(CtxVal::Other);
             }
@@ -230,7 +243,11 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
                 let base = s.regs[ins.dst as usize];
                 access.entry(pc).and_modify(|v| *v = join(*v, base)).or_insert(base);
                 if ins.dst == 10 {
-                    let val = if class == op::STX && ins.mem_size() == 8 { s.regs[ins.src as usize] } else { CtxVal::Other };
+                    let val = if class == op::STX && ins.mem_size() == 8 {
+                        s.regs[ins.src as usize]
+                    } else {
+                        CtxVal::Other
+                    };
                     let lo = ins.off - (ins.off.rem_euclid(8));
                     s.stack.insert(lo, if ins.off % 8 == 0 { val } else { CtxVal::Other });
                 }
@@ -255,7 +272,10 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
                     next = vec![];
                 } else if ins.is_local_call() {
                     let target = (pc as i64 + 1 + i64::from(ins.imm)) as usize;
-                    let mut callee = CtxState { regs: [CtxVal::Other; 11], stack: BTreeMap::new() };
+                    let mut callee = CtxState {
+                        regs: [CtxVal::Other; 11],
+                        stack: BTreeMap::new(),
+                    };
                     callee.regs[1..=5].copy_from_slice(&s.regs[1..=5]);
                     push(&mut states, &mut work, target, callee);
                     for r in 0..=5 {
@@ -288,20 +308,27 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
             CtxVal::Mixed => {
                 return Err(refuse(
                     pc,
-                    format!("`{ins}`: the base register is the context on some paths but not on others, or context arithmetic"),
+                    format!(
+                    "`{ins}`: the base register is the context on some paths but not on others, or context arithmetic"
+                ),
                 ))
             }
             CtxVal::Ctx => {
                 if ins.class() != op::LDX {
                     return Err(refuse(pc, format!("`{ins}`: write to the read-only xdp_md context")));
                 }
-                let field = XDP_CTX_FIELDS.iter().find(|f| f.xdp_offset == ins.off).ok_or_else(|| {
-                    refuse(pc, format!("`{ins}`: no xdp_md field at offset {}", ins.off))
-                })?;
+                let field = XDP_CTX_FIELDS
+                    .iter()
+                    .find(|f| f.xdp_offset == ins.off)
+                    .ok_or_else(|| refuse(pc, format!("`{ins}`: no xdp_md field at offset {}", ins.off)))?;
                 if ins.mem_size() != 4 {
                     return Err(refuse(
                         pc,
-                        format!("`{ins}`: xdp_md.{} is read with {} bytes; its fields are 4 bytes", field.name, ins.mem_size()),
+                        format!(
+                            "`{ins}`: xdp_md.{} is read with {} bytes; its fields are 4 bytes",
+                            field.name,
+                            ins.mem_size()
+                        ),
                     ));
                 }
                 let size = if field.runtime_size == 8 { op::DW } else { op::W };
@@ -315,7 +342,11 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
 
 /// Refuses instructions rbpf cannot run or that need kernel facilities.
 fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtError> {
-    let refuse = |insn: usize, reason: String| ExtError::Load { program: name.to_string(), insn, reason };
+    let refuse = |insn: usize, reason: String| ExtError::Load {
+        program: name.to_string(),
+        insn,
+        reason,
+    };
     let mut i = 0;
     while i < insns.len() {
         let ins = insns[i];
@@ -326,7 +357,10 @@ fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtErr
                     return Err(refuse(i, "ld_imm64 without its second slot".into()));
                 }
                 if ins.src != 0 {
-                    return Err(refuse(i, format!("`{ins}`: ld_imm64 pseudo source {} left unrelocated", ins.src)));
+                    return Err(refuse(
+                        i,
+                        format!("`{ins}`: ld_imm64 pseudo source {} left unrelocated", ins.src),
+                    ));
                 }
                 i += 2;
                 continue;
@@ -338,20 +372,31 @@ fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtErr
                 ))
             }
             op::LDX if mode != op::MEM => {
-                return Err(refuse(i, format!("`{ins}`: sign-extending loads (cpu v4) are not supported")))
+                return Err(refuse(
+                    i,
+                    format!("`{ins}`: sign-extending loads (cpu v4) are not supported"),
+                ))
             }
             op::ST | op::STX if mode == op::ATOMIC => {
                 return Err(refuse(
                     i,
-                    format!("`{ins}`: atomic operations are not supported by the rbpf tiers (use per-worker maps for counters)"),
+                    format!(
+                    "`{ins}`: atomic operations are not supported by the rbpf tiers (use per-worker maps for counters)"
+                ),
                 ))
             }
             op::ST | op::STX if mode != op::MEM => return Err(refuse(i, format!("`{ins}`: unknown store mode"))),
             op::ALU64 if ins.code & 0xf0 == op::END => {
-                return Err(refuse(i, format!("`{ins}`: unconditional byte swap (cpu v4) is not supported")))
+                return Err(refuse(
+                    i,
+                    format!("`{ins}`: unconditional byte swap (cpu v4) is not supported"),
+                ))
             }
             op::ALU | op::ALU64 if ins.off != 0 => {
-                return Err(refuse(i, format!("`{ins}`: signed division or sign-extending move (cpu v4) is not supported")))
+                return Err(refuse(
+                    i,
+                    format!("`{ins}`: signed division or sign-extending move (cpu v4) is not supported"),
+                ))
             }
             op::JMP32 if ins.code & 0xf0 == op::JA => {
                 return Err(refuse(i, format!("`{ins}`: long jump (cpu v4) is not supported")))
@@ -369,6 +414,51 @@ fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtErr
             _ => {}
         }
         i += 1;
+    }
+    Ok(())
+}
+
+/// Refuses backward jumps and recursive calls: the interpreter has no instruction budget,
+/// so an unverified program must be loop-free to be sure to finish (the verifier proves
+/// termination of the bounded loops it accepts).
+fn check_loop_free(name: &str, insns: &[Insn], functions: &[usize]) -> Result<(), ExtError> {
+    let func_of = |pc: usize| functions.iter().rposition(|&s| s <= pc).unwrap_or(0);
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); functions.len()];
+    for (pc, ins) in insns.iter().enumerate() {
+        if ins.is_jump() && ins.off < 0 {
+            return Err(ExtError::Load {
+                program: name.into(),
+                insn: pc,
+                reason: format!("`{ins}`: backward jump (loops need the verifier's acceptance)"),
+            });
+        }
+        if ins.is_local_call() {
+            let target = (pc as i64 + 1 + i64::from(ins.imm)).max(0) as usize;
+            edges[func_of(pc)].push(func_of(target));
+        }
+    }
+    // Depth-first search for a cycle in the call graph.
+    fn visit(f: usize, edges: &[Vec<usize>], state: &mut [u8]) -> bool {
+        if state[f] == 1 {
+            return true;
+        }
+        if state[f] == 2 {
+            return false;
+        }
+        state[f] = 1;
+        let cyclic = edges[f].iter().any(|&g| visit(g, edges, state));
+        state[f] = 2;
+        cyclic
+    }
+    let mut state = vec![0u8; functions.len()];
+    for f in 0..functions.len() {
+        if visit(f, &edges, &mut state) {
+            return Err(ExtError::Load {
+                program: name.into(),
+                insn: functions[f],
+                reason: "recursive bpf-to-bpf calls".into(),
+            });
+        }
     }
     Ok(())
 }
@@ -415,7 +505,12 @@ fn stack_usage_calculator(_prog: &[u8], pc: usize, data: &mut dyn Any) -> u16 {
         None => data.downcast_ref::<Vec<(usize, u16)>>(),
     }
     .expect("stack usage table");
-    table.iter().rev().find(|(start, _)| *start <= pc).map(|&(_, u)| u).unwrap_or(256)
+    table
+        .iter()
+        .rev()
+        .find(|(start, _)| *start <= pc)
+        .map(|&(_, u)| u)
+        .unwrap_or(256)
 }
 
 /// A program prepared for execution on the tiers it may use.
@@ -455,7 +550,10 @@ impl std::fmt::Debug for Program {
 }
 
 fn vm_err(tier: &'static str) -> impl Fn(std::io::Error) -> ExtError {
-    move |e| ExtError::Vm { tier, message: e.to_string() }
+    move |e| ExtError::Vm {
+        tier,
+        message: e.to_string(),
+    }
 }
 
 fn prologue(abi: Abi, checked: bool) -> Vec<Insn> {
@@ -474,16 +572,28 @@ fn prologue(abi: Abi, checked: bool) -> Vec<Insn> {
     p
 }
 
-fn make_vm(image: &[u8], abi: Abi, stack: Option<Vec<(usize, u16)>>, tier: &'static str) -> Result<EbpfVmMbuff<'static>, ExtError> {
+fn make_vm(
+    image: &[u8],
+    abi: Abi,
+    stack: Option<Vec<(usize, u16)>>,
+    tier: &'static str,
+) -> Result<EbpfVmMbuff<'static>, ExtError> {
     // SAFETY: the image is a boxed slice owned by the same Program as the VM, never mutated
     // or moved, and the VM is dropped before it (field order).
     let image: &'static [u8] = unsafe { std::slice::from_raw_parts(image.as_ptr(), image.len()) };
     let mut vm = EbpfVmMbuff::new(Some(image)).map_err(vm_err(tier))?;
-    for (id, _, f) in helpers::table(abi) {
-        vm.register_helper(id, f).map_err(vm_err(tier))?;
+    if tier == "jit" {
+        for (id, f) in helpers::jit_table(abi) {
+            vm.register_helper(id, f).map_err(vm_err(tier))?;
+        }
+    } else {
+        for (id, _, f) in helpers::table(abi) {
+            vm.register_helper(id, f).map_err(vm_err(tier))?;
+        }
     }
     if let Some(table) = stack {
-        vm.set_stack_usage_calculator(stack_usage_calculator, Box::new(table)).map_err(vm_err(tier))?;
+        vm.set_stack_usage_calculator(stack_usage_calculator, Box::new(table))
+            .map_err(vm_err(tier))?;
     }
     Ok(vm)
 }
@@ -497,7 +607,11 @@ impl Program {
         let abi = linked.abi;
         let mut body = linked.insns.clone();
         if body.is_empty() {
-            return Err(ExtError::Load { program: name, insn: 0, reason: "empty program".into() });
+            return Err(ExtError::Load {
+                program: name,
+                insn: 0,
+                reason: "empty program".into(),
+            });
         }
         // Map relocation.
         for r in &linked.relocs {
@@ -524,8 +638,15 @@ impl Program {
             body[r.insn + 1].imm = (addr >> 32) as u32 as i32;
         }
         check_instructions(&name, &body, abi)?;
-        let ctx_rewrites = if abi == Abi::Xdp { rewrite_ctx_accesses(&name, &mut body, &linked.functions)? } else { 0 };
+        let ctx_rewrites = if abi == Abi::Xdp {
+            rewrite_ctx_accesses(&name, &mut body, &linked.functions)?
+        } else {
+            0
+        };
         let has_local_calls = body.iter().any(|i| i.is_local_call());
+        if !allow_jit {
+            check_loop_free(&name, &body, &linked.functions)?;
+        }
 
         let checked_pro = prologue(abi, true);
         let fast_pro = prologue(abi, false);
@@ -614,9 +735,17 @@ impl Program {
         time_ns: Option<u64>,
     ) -> Result<RunOutcome, ExtError> {
         if let Err(reason) = self.tier_available(tier) {
-            return Err(ExtError::TierRefused { name: self.name.clone(), tier: tier.name(), reason });
+            return Err(ExtError::TierRefused {
+                name: self.name.clone(),
+                tier: tier.name(),
+                reason,
+            });
         }
-        assert_eq!(maps.region_range(), self.map_region, "run with the map set the program was prepared with");
+        assert_eq!(
+            maps.region_range(),
+            self.map_region,
+            "run with the map set the program was prepared with"
+        );
         let (buf, start, end) = pkt.frame();
         if start < CTX_RESERVE || end < start || end > buf.len() {
             return Err(ExtError::Vm {
@@ -655,7 +784,8 @@ impl Program {
         let _guard = RunGuard::install(&mut state);
         // SAFETY: the region is the live allocation of `maps` (asserted above); rbpf uses it
         // as the bounds of admitted map-value accesses, and the slices do not outlive the run.
-        let mem: &mut [u8] = unsafe { std::slice::from_raw_parts_mut(region.start as *mut u8, (region.end - region.start) as usize) };
+        let mem: &mut [u8] =
+            unsafe { std::slice::from_raw_parts_mut(region.start as *mut u8, (region.end - region.start) as usize) };
         // SAFETY: the whole packet buffer, borrowed mutably through `pkt` for this call.
         let mbuff: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, blen) };
         let result = match tier {
@@ -663,7 +793,11 @@ impl Program {
             // SAFETY: the JIT tier exists only for programs the verifier accepted, whose
             // accesses stay inside the buffer, the stack and the map values.
             ExecTier::Jit => unsafe { self.jit.as_ref().expect("checked").execute_program_jit(mem, mbuff) },
-            ExecTier::Cranelift => self.cranelift.as_ref().expect("checked").execute_program_cranelift(mem, mbuff),
+            ExecTier::Cranelift => self
+                .cranelift
+                .as_ref()
+                .expect("checked")
+                .execute_program_cranelift(mem, mbuff),
         };
         drop(_guard);
         let (retcode, mut fault) = match result {
@@ -677,7 +811,11 @@ impl Program {
         let new_start = (state.data - base as u64) as usize;
         let new_end = (state.data_end - base as u64) as usize;
         pkt.set_data(new_start, new_end);
-        Ok(RunOutcome { retcode, redirect: state.redirect, fault })
+        Ok(RunOutcome {
+            retcode,
+            redirect: state.redirect,
+            fault,
+        })
     }
 }
 
@@ -717,9 +855,21 @@ mod tests {
         ];
         let e = rewrite_ctx_accesses("t", &mut p, &[0]).unwrap_err().to_string();
         assert!(e.contains("insn 2"), "{e}");
-        let mut w = vec![Insn::new(op::STX | op::MEM | op::W, 1, 2, 0, 0), Insn::new(op::EXIT_INSN, 0, 0, 0, 0)];
-        assert!(rewrite_ctx_accesses("t", &mut w, &[0]).unwrap_err().to_string().contains("read-only"));
-        let mut bad = vec![Insn::new(op::LDX | op::MEM | op::W, 0, 1, 2, 0), Insn::new(op::EXIT_INSN, 0, 0, 0, 0)];
-        assert!(rewrite_ctx_accesses("t", &mut bad, &[0]).unwrap_err().to_string().contains("offset 2"));
+        let mut w = vec![
+            Insn::new(op::STX | op::MEM | op::W, 1, 2, 0, 0),
+            Insn::new(op::EXIT_INSN, 0, 0, 0, 0),
+        ];
+        assert!(rewrite_ctx_accesses("t", &mut w, &[0])
+            .unwrap_err()
+            .to_string()
+            .contains("read-only"));
+        let mut bad = vec![
+            Insn::new(op::LDX | op::MEM | op::W, 0, 1, 2, 0),
+            Insn::new(op::EXIT_INSN, 0, 0, 0, 0),
+        ];
+        assert!(rewrite_ctx_accesses("t", &mut bad, &[0])
+            .unwrap_err()
+            .to_string()
+            .contains("offset 2"));
     }
 }
