@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::domain::{Pointer, Region, Scalar, State, Value};
-use crate::platform::{xdp_ctx_field, Abi, ArgType, Platform, STACK_SIZE, XDP_MD_SIZE};
+use crate::domain::{MapSet, Pointer, Region, Scalar, State, Value};
+use crate::platform::{xdp_ctx_field, Abi, ArgType, MapDescr, Platform, STACK_SIZE, XDP_MD_SIZE};
 use crate::{AccessSet, CtxAccess, Program, RejectReason};
 
 /// Largest variable offset accepted in pointer arithmetic (as the kernel's `BPF_MAX_VAR_OFF`).
@@ -121,23 +121,25 @@ fn stack_offset(p: &Pointer, off: i64, size: i64) -> R<i64> {
     Ok(o)
 }
 
-fn map_value_bytes(env: &Env, p: &Pointer, map: u32, off: i64, size: i64) -> R<(i64, i64)> {
-    let vs = env
-        .prog
-        .maps
-        .get(map as usize)
+/// The maps of a set, as descriptions.
+pub fn maps_of<'a>(env: &Env<'a>, set: MapSet) -> impl Iterator<Item = &'a MapDescr> + 'a {
+    let maps = &env.prog.maps;
+    set.iter().filter_map(move |i| maps.get(i))
+}
+
+fn map_value_bytes(env: &Env, p: &Pointer, map: MapSet, off: i64, size: i64) -> R<(i64, i64)> {
+    let vs = maps_of(env, map)
         .map(|m| m.value_size as i64)
+        .min()
         .unwrap_or(0);
     let o = p.off + off;
     let lo = p.var.smin.saturating_add(o);
     let hi = p.var.smax.saturating_add(o).saturating_add(size);
     if lo < 0 || hi > vs {
-        let name = env
-            .prog
-            .maps
-            .get(map as usize)
+        let name = maps_of(env, map)
             .map(|m| m.name.as_str())
-            .unwrap_or("?");
+            .collect::<Vec<_>>()
+            .join(" | ");
         return Err(oob(&format!("map value ({name})"), lo, hi, vs, ""));
     }
     Ok((lo, hi))
@@ -291,9 +293,8 @@ pub fn access(
         }
         Region::MapValue { map } => {
             map_value_bytes(env, p, map, off, sz)?;
-            let m = &env.prog.maps[map as usize];
             if !matches!(acc, Access::Read) {
-                if m.read_only {
+                if let Some(m) = maps_of(env, map).find(|m| m.read_only) {
                     return Err(RejectReason::ReadOnlyWrite {
                         what: format!("map {} (read-only)", m.name),
                     });

@@ -542,6 +542,38 @@ impl Scalar {
     }
 }
 
+/// A set of map indices (a program may reference up to 64 maps); pointers merged from paths
+/// that looked up different maps point into any of them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+pub struct MapSet(pub u64);
+
+impl MapSet {
+    /// The largest number of maps a program may reference.
+    pub const CAPACITY: usize = 64;
+
+    /// Map `i` alone (`i` < [`MapSet::CAPACITY`]).
+    pub fn single(i: usize) -> MapSet {
+        MapSet(1 << i)
+    }
+
+    /// Both sets.
+    pub fn union(self, o: MapSet) -> MapSet {
+        MapSet(self.0 | o.0)
+    }
+
+    /// The indices in the set.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..Self::CAPACITY).filter(move |i| self.0 & (1 << i) != 0)
+    }
+}
+
+impl std::fmt::Display for MapSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v: Vec<String> = self.iter().map(|i| format!("map {i}")).collect();
+        f.write_str(&v.join(" | "))
+    }
+}
+
 /// What a pointer points into.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
 pub enum Region {
@@ -560,18 +592,18 @@ pub enum Region {
     },
     /// A value of map number `map` (non-null).
     MapValue {
-        /// Map index in the program.
-        map: u32,
+        /// The maps it may point into.
+        map: MapSet,
     },
     /// A map value pointer returned by a lookup and not yet checked against NULL.
     MapValueOrNull {
-        /// Map index in the program.
-        map: u32,
+        /// The maps it may point into.
+        map: MapSet,
     },
     /// A map reference (for helper arguments).
     MapPtr {
-        /// Map index in the program.
-        map: u32,
+        /// The maps it may refer to.
+        map: MapSet,
     },
 }
 
@@ -584,9 +616,9 @@ impl Region {
             Region::PacketEnd => "pkt_end".into(),
             Region::PacketMeta => "pkt_meta".into(),
             Region::Stack { frame } => format!("fp{frame}"),
-            Region::MapValue { map } => format!("map_value(map {map})"),
-            Region::MapValueOrNull { map } => format!("map_value_or_null(map {map})"),
-            Region::MapPtr { map } => format!("map_ptr(map {map})"),
+            Region::MapValue { map } => format!("map_value({map})"),
+            Region::MapValueOrNull { map } => format!("map_value_or_null({map})"),
+            Region::MapPtr { map } => format!("map_ptr({map})"),
         }
     }
 }
@@ -723,10 +755,16 @@ impl IdMap {
 }
 
 fn join_ptr(a: &Pointer, b: &Pointer, a_len: i64, b_len: i64, ids: &mut IdMap) -> Value {
+    let merged = match (a.region, b.region) {
+        (Region::MapValue { map: x }, Region::MapValue { map: y }) => {
+            Some(Region::MapValue { map: x.union(y) })
+        }
+        (Region::Packet, Region::Packet) => Some(Region::Packet),
+        _ => None,
+    };
     match (a.region, b.region) {
-        (Region::Packet, Region::Packet) | (Region::MapValue { .. }, Region::MapValue { .. })
-            if a.region == b.region =>
-        {
+        _ if merged.is_some() => {
+            let region = merged.expect("checked");
             let off = a.off.min(b.off);
             let va = a.var.add(&Scalar::constant((a.off - off) as u64));
             let vb = b.var.add(&Scalar::constant((b.off - off) as u64));
@@ -751,7 +789,7 @@ fn join_ptr(a: &Pointer, b: &Pointer, a_len: i64, b_len: i64, ids: &mut IdMap) -
                 range = (off + head(a, a_len).min(head(b, b_len))).max(0);
             }
             Value::Ptr(Pointer {
-                region: a.region,
+                region,
                 off,
                 var,
                 id,
@@ -761,15 +799,19 @@ fn join_ptr(a: &Pointer, b: &Pointer, a_len: i64, b_len: i64, ids: &mut IdMap) -
         (Region::MapValueOrNull { map: x }, Region::MapValueOrNull { map: y })
         | (Region::MapValueOrNull { map: x }, Region::MapValue { map: y })
         | (Region::MapValue { map: x }, Region::MapValueOrNull { map: y })
-            if x == y && a.off == b.off && a.var == b.var =>
+            if a.off == b.off && a.var == b.var =>
         {
             let id = ids.get(a.id, b.id, -1);
             Value::Ptr(Pointer {
-                region: Region::MapValueOrNull { map: x },
+                region: Region::MapValueOrNull { map: x.union(y) },
                 id,
                 ..*a
             })
         }
+        (Region::MapPtr { map: x }, Region::MapPtr { map: y }) => Value::Ptr(Pointer {
+            region: Region::MapPtr { map: x.union(y) },
+            ..*a
+        }),
         _ if a.region == b.region && a.off == b.off && a.var == b.var => Value::Ptr(Pointer {
             id: ids.get(a.id, b.id, 0),
             range: a.range.min(b.range),

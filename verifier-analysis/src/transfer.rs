@@ -3,7 +3,7 @@
 //! constants, NULL checks of lookup results) and the rules on pointer arithmetic.
 
 use crate::checks::{self, describe, Access, Env, MAX_VAR_OFF};
-use crate::domain::{Frame, Pointer, Region, Scalar, Stack, State, Value};
+use crate::domain::{Frame, MapSet, Pointer, Region, Scalar, Stack, State, Value};
 use crate::insn::{AluOp, AtomicOp, Instr, JmpOp, Operand, PSEUDO_MAP_FD, PSEUDO_MAP_VALUE};
 use crate::platform::{Abi, ArgType, RetType, MAX_CALL_FRAMES, MAX_PACKET_LEN};
 use crate::{MapRef, RejectReason};
@@ -149,9 +149,15 @@ pub fn step(
                             ),
                         });
                     };
+                    if m.map >= MapSet::CAPACITY {
+                        return Err(RejectReason::Unsupported {
+                            detail: format!("more than {} maps", MapSet::CAPACITY),
+                        });
+                    }
                     env.acc.maps.insert(m.map);
+                    let map = MapSet::single(m.map);
                     match m.value_offset {
-                        None => Value::Ptr(Pointer::new(Region::MapPtr { map: m.map as u32 })),
+                        None => Value::Ptr(Pointer::new(Region::MapPtr { map })),
                         Some(off) => {
                             if off >= def.value_size {
                                 return Err(RejectReason::Invalid {
@@ -161,7 +167,7 @@ pub fn step(
                                     ),
                                 });
                             }
-                            let mut p = Pointer::new(Region::MapValue { map: m.map as u32 });
+                            let mut p = Pointer::new(Region::MapValue { map });
                             p.off = off as i64;
                             Value::Ptr(p)
                         }
@@ -873,14 +879,16 @@ fn branch(
                 });
             }
             let is_null = matches!(cond, Cond::Op(JmpOp::Eq));
-            if let Region::MapValueOrNull { map } = p.region {
+            if let Region::MapValueOrNull { .. } = p.region {
                 let id = p.id;
                 let pv = *p;
                 s.for_each_value(|v| {
                     if let Value::Ptr(q) = v {
-                        if matches!(q.region, Region::MapValueOrNull { .. })
-                            && (q.id == id && id != 0 || *q == pv)
-                        {
+                        let qmap = match q.region {
+                            Region::MapValueOrNull { map } => Some(map),
+                            _ => None,
+                        };
+                        if let Some(map) = qmap.filter(|_| q.id == id && id != 0 || *q == pv) {
                             *v = if is_null {
                                 Value::constant(0)
                             } else {
@@ -965,7 +973,7 @@ fn call_helper(env: &mut Env, st: &mut State, id: i32) -> R<()> {
         return Err(RejectReason::UnknownHelper { id });
     };
     env.acc.helpers.insert(id);
-    let mut map: Option<usize> = None;
+    let mut map: Option<MapSet> = None;
     let wrong = |arg: usize, expected: ArgType, v: &Value| RejectReason::HelperArg {
         helper: proto.name.to_string(),
         arg: arg as u8,
@@ -997,22 +1005,25 @@ fn call_helper(env: &mut Env, st: &mut State, id: i32) -> R<()> {
                     region: Region::MapPtr { map: m },
                     ..
                 }) => {
-                    map = Some(m as usize);
-                    env.acc.maps.insert(m as usize);
+                    map = Some(m);
+                    env.acc.maps.extend(m.iter());
                 }
                 _ => return Err(wrong(i + 1, ty, &v)),
             },
             ArgType::MapKey | ArgType::MapValue => {
-                let Some(m) = map.and_then(|m| env.prog.maps.get(m)) else {
+                let Some(m) = map else {
                     return Err(RejectReason::Invalid {
                         detail: format!("{} needs a map argument", proto.name),
                     });
                 };
-                let size = if ty == ArgType::MapKey {
-                    m.key_size
-                } else {
-                    m.value_size
-                } as i64;
+                let sizes = checks::maps_of(env, m).map(|d| {
+                    if ty == ArgType::MapKey {
+                        d.key_size
+                    } else {
+                        d.value_size
+                    }
+                });
+                let size = sizes.max().unwrap_or(0) as i64;
                 if size == 0 {
                     return Err(wrong(i + 1, ty, &v));
                 }
@@ -1080,7 +1091,7 @@ fn call_helper(env: &mut Env, st: &mut State, id: i32) -> R<()> {
             let id = st.fresh_id();
             Value::Ptr(Pointer {
                 id,
-                ..Pointer::new(Region::MapValueOrNull { map: m as u32 })
+                ..Pointer::new(Region::MapValueOrNull { map: m })
             })
         }
     };

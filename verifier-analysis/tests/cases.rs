@@ -809,3 +809,45 @@ fn report_names_fields_and_shows_context() {
     // The whole analysis serialises too.
     serde_json::to_string(&a).unwrap();
 }
+
+#[test]
+fn lookups_in_different_maps_merge() {
+    // Two lookups whose results meet before a shared tail (clang merges such tails).
+    let mut m = maps();
+    m.push(MapDescr::new("small", MapType::Array, 4, 8, 1));
+    let src = "
+        *(u32 *)(r10 - 4) = 0
+        r2 = r10
+        r2 += -4
+        call 7
+        if r0 > 5 goto other
+        r1 = map[0] ll
+        r2 = r10
+        r2 += -4
+        call 1
+        if r0 == 0 goto out
+        goto count
+    other:
+        r1 = map[2] ll
+        r2 = r10
+        r2 += -4
+        call 1
+        if r0 == 0 goto out
+    count:
+        r1 = *(u64 *)(r0 + 0)
+        r1 += 1
+        *(u64 *)(r0 + 0) = r1
+    out:
+        r0 = 2
+        exit";
+    let prog = Program::new(assemble(src).unwrap(), Abi::Xdp, m.clone());
+    let a = analyze(&prog, &Platform::xdp());
+    accepted(&a);
+    assert_eq!(a.maps_used, vec![0, 2]);
+    // The smaller value bounds accesses through the merged pointer.
+    let src = src.replace("*(u64 *)(r0 + 0) = r1", "*(u64 *)(r0 + 8) = r1");
+    let prog = Program::new(assemble(&src).unwrap(), Abi::Xdp, m);
+    rejected_at(&analyze(&prog, &Platform::xdp()), 20, |r| {
+        matches!(r, RejectReason::OutOfBounds { limit: 8, .. })
+    });
+}
