@@ -520,6 +520,47 @@ mod tests {
     use crate::packet::{checksum, ethernet, icmpv4};
     use proptest::prelude::*;
 
+    /// The frame with every checksum recomputed from scratch (a zero UDP checksum stays zero).
+    fn recomputed(f: &[u8]) -> Vec<u8> {
+        let mut b = f.to_vec();
+        let mut flow = Flow::default();
+        let l = extract(&b, 0, &mut flow);
+        let Some(l3) = l.l3() else { return b };
+        if l.is_ipv4() {
+            ipv4::Packet::new_unchecked(&mut b[l3..]).fill_checksum();
+        }
+        let (Some(l4), Some(_)) = (l.l4(), l.l4_payload()) else {
+            return b;
+        };
+        let end = l3_end(&b, &l, l3);
+        let len = (end - l4) as u32;
+        let pseudo = if l.is_ipv4() {
+            checksum::pseudo_v4(
+                flow.nw_src.to_be_bytes(),
+                flow.nw_dst.to_be_bytes(),
+                l.nw_proto,
+                len,
+            )
+        } else {
+            checksum::pseudo_v6(&flow.ipv6_src, &flow.ipv6_dst, l.nw_proto, len)
+        };
+        let seg = &mut b[l4..end];
+        match l.nw_proto {
+            ip_proto::TCP => tcp::Packet::new_unchecked(seg).fill_checksum(pseudo),
+            ip_proto::UDP => {
+                let mut u = udp::Packet::new_unchecked(seg);
+                if u.checksum() != 0 {
+                    u.fill_checksum(pseudo);
+                }
+            }
+            ip_proto::ICMP => icmpv4::Packet::new_unchecked(seg).fill_checksum(),
+            ip_proto::ICMPV6 => icmpv6::Packet::new_unchecked(seg).fill_checksum(pseudo),
+            ip_proto::SCTP => sctp::Packet::new_unchecked(seg).fill_checksum(),
+            _ => {}
+        }
+        b
+    }
+
     /// Checks every checksum of the frame from scratch (IPv4 header, TCP/UDP/ICMP/ICMPv6, SCTP).
     fn checksums_ok(f: &[u8]) -> Result<(), String> {
         let mut flow = Flow::default();
@@ -675,6 +716,7 @@ mod tests {
     fn sample_frames_have_valid_checksums() {
         for f in frames() {
             checksums_ok(&f).unwrap();
+            assert_eq!(recomputed(&f), f);
         }
     }
 
@@ -814,6 +856,8 @@ mod tests {
                 return Ok(());
             }
             prop_assert!(checksums_ok(&b).is_ok(), "{:?} {:?}", field, checksums_ok(&b));
+            // Byte for byte, the incremental updates equal a full recomputation.
+            prop_assert_eq!(&b, &recomputed(&b), "{:?}", field);
             let mut after = Flow::default();
             let l2 = extract(&b, 0, &mut after);
             // Header positions do not move, except that clearing MPLS bottom-of-stack makes
