@@ -719,11 +719,28 @@ impl Value {
     }
 }
 
+/// What an id links, so ids of different meanings never share a renaming.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum IdKind {
+    /// Packet pointers sharing a variable offset.
+    Packet,
+    /// Copies of one lookup result (both sides possibly NULL).
+    Lookup,
+    /// A lookup result on the first side, NULL on the second.
+    LookupOrNull,
+    /// NULL on the first side, a lookup result on the second.
+    NullOrLookup,
+    /// Copies of one scalar.
+    Scalar,
+    /// Any other pointer.
+    Other,
+}
+
 /// Renames ids when joining two states so that registers sharing an id on both paths still
 /// share one afterwards, and no others do.
 #[derive(Default)]
 pub struct IdMap {
-    map: HashMap<(u32, u32, i64), u32>,
+    map: HashMap<(IdKind, u32, u32, i64), u32>,
     next: u32,
 }
 
@@ -736,12 +753,12 @@ impl IdMap {
         }
     }
 
-    fn get(&mut self, a: u32, b: u32, d: i64) -> u32 {
-        if a == 0 && b == 0 && d == 0 {
-            return 0;
-        }
+    /// The id on the joined side for a value with id `a` on one side and `b` on the other
+    /// (`d`: a distinguishing difference, such as the packet offset difference). Every key
+    /// gets its own fresh id, so values share an id afterwards only if they did on both sides.
+    fn get(&mut self, kind: IdKind, a: u32, b: u32, d: i64) -> u32 {
         let next = &mut self.next;
-        *self.map.entry((a, b, d)).or_insert_with(|| {
+        *self.map.entry((kind, a, b, d)).or_insert_with(|| {
             let v = *next;
             *next += 1;
             v
@@ -769,13 +786,10 @@ fn join_ptr(a: &Pointer, b: &Pointer, a_len: i64, b_len: i64, ids: &mut IdMap) -
             let va = a.var.add(&Scalar::constant((a.off - off) as u64));
             let vb = b.var.add(&Scalar::constant((b.off - off) as u64));
             let var = va.join(&vb);
-            let same = a.off == b.off && a.var == b.var;
-            let id = if same && a.id == b.id {
-                a.id
-            } else if var.as_const() == Some(0) {
+            let id = if var.as_const() == Some(0) || region != Region::Packet {
                 0
             } else {
-                ids.get(a.id.max(1), b.id.max(1), a.off - b.off)
+                ids.get(IdKind::Packet, a.id, b.id, a.off - b.off)
             };
             let mut range = 0;
             if a.region == Region::Packet {
@@ -801,7 +815,7 @@ fn join_ptr(a: &Pointer, b: &Pointer, a_len: i64, b_len: i64, ids: &mut IdMap) -
         | (Region::MapValue { map: x }, Region::MapValueOrNull { map: y })
             if a.off == b.off && a.var == b.var =>
         {
-            let id = ids.get(a.id, b.id, -1);
+            let id = ids.get(IdKind::Lookup, a.id, b.id, 0);
             Value::Ptr(Pointer {
                 region: Region::MapValueOrNull { map: x.union(y) },
                 id,
@@ -813,7 +827,11 @@ fn join_ptr(a: &Pointer, b: &Pointer, a_len: i64, b_len: i64, ids: &mut IdMap) -
             ..*a
         }),
         _ if a.region == b.region && a.off == b.off && a.var == b.var => Value::Ptr(Pointer {
-            id: ids.get(a.id, b.id, 0),
+            id: if a.id == 0 && b.id == 0 {
+                0
+            } else {
+                ids.get(IdKind::Other, a.id, b.id, 0)
+            },
             range: a.range.min(b.range),
             ..*a
         }),
@@ -856,7 +874,7 @@ pub fn join_value(a: &Value, b: &Value, a_len: i64, b_len: i64, ids: &mut IdMap)
             id: if *i == 0 || *j == 0 {
                 0
             } else {
-                ids.get(*i, *j, -2)
+                ids.get(IdKind::Scalar, *i, *j, 0)
             },
             len: if l == m { *l } else { None },
         },
@@ -866,13 +884,13 @@ pub fn join_value(a: &Value, b: &Value, a_len: i64, b_len: i64, ids: &mut IdMap)
         {
             match null_joins(p) {
                 Some(q) => {
-                    let (ia, ib) = if matches!(a, Value::Ptr(_)) {
-                        (q.id, 0)
+                    let kind = if matches!(a, Value::Ptr(_)) {
+                        IdKind::LookupOrNull
                     } else {
-                        (0, q.id)
+                        IdKind::NullOrLookup
                     };
                     Value::Ptr(Pointer {
-                        id: ids.get(ia.max(1), ib.max(1), -3),
+                        id: ids.get(kind, q.id, 0, 0),
                         ..q
                     })
                 }

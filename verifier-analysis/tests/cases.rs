@@ -851,3 +851,40 @@ fn lookups_in_different_maps_merge() {
         matches!(r, RejectReason::OutOfBounds { limit: 8, .. })
     });
 }
+
+#[test]
+fn joins_never_merge_unrelated_packet_bases() {
+    // r6 and r9 have different variable offsets; after the join, a bounds check through r9
+    // must not prove anything about r6.
+    let a = xdp(&format!(
+        "{PROLOGUE}
+        r3 = r1
+        r3 += 20
+        if r3 > r2 goto out
+        r5 = *(u8 *)(r1 + 0)
+        r5 &= 15
+        r6 = r1
+        r6 += r5
+        r7 = *(u8 *)(r1 + 1)
+        r7 &= 15
+        r0 = *(u8 *)(r1 + 2)
+        if r0 > 100 goto b
+        r9 = r1
+        r9 += r7
+        goto j
+    b:
+        r9 = r1
+        r9 += r7
+    j:
+        r3 = r9
+        r3 += 30
+        if r3 > r2 goto out
+        r0 = *(u8 *)(r9 + 29)
+        r0 = *(u8 *)(r6 + 29)
+        exit
+    out:
+        r0 = 0
+        exit"
+    ));
+    rejected_at(&a, 22, |r| matches!(r, RejectReason::OutOfBounds { .. }));
+}
