@@ -133,13 +133,20 @@ impl Btf {
                 | kind::FLOAT
                 | kind::TYPE_TAG => {}
                 kind::ARRAY => {
-                    t.array = Some((rd_u32(tsec, at)?, rd_u32(tsec, at + 4)?, rd_u32(tsec, at + 8)?));
+                    t.array = Some((
+                        rd_u32(tsec, at)?,
+                        rd_u32(tsec, at + 4)?,
+                        rd_u32(tsec, at + 8)?,
+                    ));
                     at += 12;
                 }
                 kind::STRUCT | kind::UNION => {
                     for _ in 0..vlen {
-                        t.members
-                            .push((rd_u32(tsec, at)?, rd_u32(tsec, at + 4)?, rd_u32(tsec, at + 8)?));
+                        t.members.push((
+                            rd_u32(tsec, at)?,
+                            rd_u32(tsec, at + 4)?,
+                            rd_u32(tsec, at + 8)?,
+                        ));
                         at += 12;
                     }
                 }
@@ -148,8 +155,11 @@ impl Btf {
                 kind::ENUM64 => at += 12 * vlen as usize,
                 kind::DATASEC => {
                     for _ in 0..vlen {
-                        t.members
-                            .push((rd_u32(tsec, at)?, rd_u32(tsec, at + 4)?, rd_u32(tsec, at + 8)?));
+                        t.members.push((
+                            rd_u32(tsec, at)?,
+                            rd_u32(tsec, at + 4)?,
+                            rd_u32(tsec, at + 8)?,
+                        ));
                         at += 12;
                     }
                 }
@@ -182,7 +192,9 @@ impl Btf {
         for _ in 0..64 {
             let t = self.ty(id)?;
             match t.kind {
-                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => id = t.size_or_type,
+                kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
+                    id = t.size_or_type
+                }
                 _ => return Ok(id),
             }
         }
@@ -194,15 +206,21 @@ impl Btf {
         let id = self.resolve(id)?;
         let t = self.ty(id)?;
         match t.kind {
-            kind::INT | kind::STRUCT | kind::UNION | kind::ENUM | kind::FLOAT | kind::ENUM64 | kind::DATASEC => {
-                Ok(t.size_or_type)
-            }
+            kind::INT
+            | kind::STRUCT
+            | kind::UNION
+            | kind::ENUM
+            | kind::FLOAT
+            | kind::ENUM64
+            | kind::DATASEC => Ok(t.size_or_type),
             kind::PTR => Ok(8),
             kind::ARRAY => {
                 let (elem, _, n) = t.array.expect("array info");
                 Ok(self.size_of(elem)?.saturating_mul(n))
             }
-            k => Err(ExtError::Btf(format!("type id {id} of kind {k} has no size"))),
+            k => Err(ExtError::Btf(format!(
+                "type id {id} of kind {k} has no size"
+            ))),
         }
     }
 
@@ -219,13 +237,17 @@ impl Btf {
         for &(var_id, _off, _size) in &sec.members {
             let var = self.ty(var_id)?;
             if var.kind != kind::VAR {
-                return Err(ExtError::Btf(format!(".maps entry type {var_id} is not a variable")));
+                return Err(ExtError::Btf(format!(
+                    ".maps entry type {var_id} is not a variable"
+                )));
             }
             let name = self.name(var.name_off).to_string();
             let sid = self.resolve(var.size_or_type)?;
             let st = self.ty(sid)?;
             if st.kind != kind::STRUCT {
-                return Err(ExtError::Btf(format!("map {name}: definition is not a struct")));
+                return Err(ExtError::Btf(format!(
+                    "map {name}: definition is not a struct"
+                )));
             }
             let mut def = BtfMapDef {
                 name: name.clone(),
@@ -237,19 +259,25 @@ impl Btf {
                 let uint_val = || -> Result<u32, ExtError> {
                     let p = self.ty(self.resolve(mtype)?)?;
                     if p.kind != kind::PTR {
-                        return Err(ExtError::Btf(format!("map {name}: attribute {mname} is not __uint()")));
+                        return Err(ExtError::Btf(format!(
+                            "map {name}: attribute {mname} is not __uint()"
+                        )));
                     }
                     let a = self.ty(self.resolve(p.size_or_type)?)?;
                     match a.array {
                         Some((_, _, n)) if a.kind == kind::ARRAY => Ok(n),
-                        _ => Err(ExtError::Btf(format!("map {name}: attribute {mname} is not __uint()"))),
+                        _ => Err(ExtError::Btf(format!(
+                            "map {name}: attribute {mname} is not __uint()"
+                        ))),
                     }
                 };
                 // `__type(x, T)`: pointer to T.
                 let type_size = || -> Result<u32, ExtError> {
                     let p = self.ty(self.resolve(mtype)?)?;
                     if p.kind != kind::PTR {
-                        return Err(ExtError::Btf(format!("map {name}: attribute {mname} is not __type()")));
+                        return Err(ExtError::Btf(format!(
+                            "map {name}: attribute {mname} is not __type()"
+                        )));
                     }
                     self.size_of(p.size_or_type)
                 };

@@ -169,7 +169,9 @@ impl RunState {
         if !self.checked {
             return true;
         }
-        let Some(end) = ptr.checked_add(len) else { return false };
+        let Some(end) = ptr.checked_add(len) else {
+            return false;
+        };
         let within = |lo: u64, hi: u64| ptr >= lo && end <= hi;
         if within(self.buf_start, self.buf_end) {
             return true;
@@ -234,7 +236,9 @@ fn map_lookup(map: u64, key: u64, _: u64, _: u64, _: u64) -> u64 {
             return s.fault(format!("map_lookup_elem: {map:#x} is not a map"));
         };
         let ks = u64::from(m.spec().key_size);
-        let Some(k) = s.bytes(key, ks, "key") else { return 0 };
+        let Some(k) = s.bytes(key, ks, "key") else {
+            return 0;
+        };
         let m = s.map(map).expect("checked");
         m.lookup_ptr(k).map(|p| p as u64).unwrap_or(0)
     })
@@ -295,7 +299,9 @@ pub fn monotonic_ns() -> u64 {
 }
 
 fn ktime_get_ns(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
-    with_state(|s| s.time_ns).flatten().unwrap_or_else(monotonic_ns)
+    with_state(|s| s.time_ns)
+        .flatten()
+        .unwrap_or_else(monotonic_ns)
 }
 
 fn get_prandom_u32(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
@@ -527,13 +533,19 @@ fn csum_diff(from: u64, from_size: u64, to: u64, to_size: u64, seed: u64) -> u64
             let Some(f) = s.bytes(from, from_size, "from") else {
                 return neg(errno::EINVAL);
             };
-            words.extend(f.chunks_exact(4).map(|c| !u32::from_le_bytes(c.try_into().expect("4"))));
+            words.extend(
+                f.chunks_exact(4)
+                    .map(|c| !u32::from_le_bytes(c.try_into().expect("4"))),
+            );
         }
         if to_size > 0 {
             let Some(t) = s.bytes(to, to_size, "to") else {
                 return neg(errno::EINVAL);
             };
-            words.extend(t.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))));
+            words.extend(
+                t.chunks_exact(4)
+                    .map(|c| u32::from_le_bytes(c.try_into().expect("4"))),
+            );
         }
         u64::from(csum_partial(&words, seed as u32))
     })
@@ -718,17 +730,42 @@ type Entry = (u32, &'static str, HelperFn, CHelper);
 fn entries(abi: Abi) -> Vec<Entry> {
     let mut t: Vec<Entry> = match abi {
         Abi::Xdp => vec![
-            (kernel::MAP_LOOKUP_ELEM, "map_lookup_elem", map_lookup, jit_map_lookup),
-            (kernel::MAP_UPDATE_ELEM, "map_update_elem", map_update, jit_map_update),
-            (kernel::MAP_DELETE_ELEM, "map_delete_elem", map_delete, jit_map_delete),
-            (kernel::KTIME_GET_NS, "ktime_get_ns", ktime_get_ns, jit_ktime_get_ns),
+            (
+                kernel::MAP_LOOKUP_ELEM,
+                "map_lookup_elem",
+                map_lookup,
+                jit_map_lookup,
+            ),
+            (
+                kernel::MAP_UPDATE_ELEM,
+                "map_update_elem",
+                map_update,
+                jit_map_update,
+            ),
+            (
+                kernel::MAP_DELETE_ELEM,
+                "map_delete_elem",
+                map_delete,
+                jit_map_delete,
+            ),
+            (
+                kernel::KTIME_GET_NS,
+                "ktime_get_ns",
+                ktime_get_ns,
+                jit_ktime_get_ns,
+            ),
             (
                 kernel::KTIME_GET_BOOT_NS,
                 "ktime_get_boot_ns",
                 ktime_get_ns,
                 jit_ktime_get_ns,
             ),
-            (kernel::TRACE_PRINTK, "trace_printk", trace_printk, jit_trace_printk),
+            (
+                kernel::TRACE_PRINTK,
+                "trace_printk",
+                trace_printk,
+                jit_trace_printk,
+            ),
             (
                 kernel::GET_PRANDOM_U32,
                 "get_prandom_u32",
@@ -769,27 +806,50 @@ fn entries(abi: Abi) -> Vec<Entry> {
             ),
         ],
         Abi::Ubpf => vec![
-            (ubpf::MAP_LOOKUP, "ubpf_map_lookup", map_lookup, jit_map_lookup),
+            (
+                ubpf::MAP_LOOKUP,
+                "ubpf_map_lookup",
+                map_lookup,
+                jit_map_lookup,
+            ),
             (
                 ubpf::MAP_UPDATE,
                 "ubpf_map_update",
                 ubpf_map_update,
                 jit_ubpf_map_update,
             ),
-            (ubpf::MAP_DELETE, "ubpf_map_delete", map_delete, jit_map_delete),
-            (ubpf::TIME_GET_NS, "ubpf_time_get_ns", ktime_get_ns, jit_ktime_get_ns),
+            (
+                ubpf::MAP_DELETE,
+                "ubpf_map_delete",
+                map_delete,
+                jit_map_delete,
+            ),
+            (
+                ubpf::TIME_GET_NS,
+                "ubpf_time_get_ns",
+                ktime_get_ns,
+                jit_ktime_get_ns,
+            ),
             (ubpf::HASH, "ubpf_hash", ubpf_hash, jit_ubpf_hash),
             (ubpf::PRINTF, "ubpf_printf", ubpf_printf, jit_ubpf_printf),
         ],
     };
-    t.push((RECORD_STACK_HELPER, "(record stack)", record_stack, jit_record_stack));
+    t.push((
+        RECORD_STACK_HELPER,
+        "(record stack)",
+        record_stack,
+        jit_record_stack,
+    ));
     t
 }
 
 /// The helpers of an ABI, by number, with their names, as the interpreter and cranelift
 /// call them.
 pub fn table(abi: Abi) -> Vec<(u32, &'static str, HelperFn)> {
-    entries(abi).into_iter().map(|(n, name, f, _)| (n, name, f)).collect()
+    entries(abi)
+        .into_iter()
+        .map(|(n, name, f, _)| (n, name, f))
+        .collect()
 }
 
 /// The helpers of an ABI as rbpf's x86_64 JIT must call them (through stack-realigning
@@ -813,12 +873,17 @@ pub fn refuse_reason(abi: Abi, id: u32) -> Option<String> {
         return Some("helper number reserved by bpfswitch".into());
     }
     if abi == Abi::Ubpf && id == ubpf::MAP_ADD {
-        return Some("ubpf_map_add needs bloom-filter or count-min maps, which bpfswitch does not support".into());
+        return Some(
+            "ubpf_map_add needs bloom-filter or count-min maps, which bpfswitch does not support"
+                .into(),
+        );
     }
     if table(abi).iter().any(|(n, _, _)| *n == id) {
         return None;
     }
-    Some(format!("unknown or unsupported helper #{id} for the {abi:?} ABI"))
+    Some(format!(
+        "unknown or unsupported helper #{id} for the {abi:?} ABI"
+    ))
 }
 
 #[cfg(test)]
@@ -829,7 +894,8 @@ mod tests {
     fn csum_fold_of_ipv4_header() {
         // 45 00 00 73 00 00 40 00 40 11 [b8 61] c0 a8 00 01 c0 a8 00 c7 (checksum b861).
         let hdr: [u8; 20] = [
-            0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7,
+            0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0,
+            0xc7,
         ];
         let words: Vec<u32> = hdr
             .chunks(4)
@@ -843,7 +909,8 @@ mod tests {
     fn csum_replace2_matches_recomputation() {
         // Change the TTL/protocol word of the header above and compare with a fresh sum.
         let mut hdr: [u8; 20] = [
-            0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7,
+            0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8,
+            0, 0xc7,
         ];
         let old = u16::from_le_bytes([hdr[8], hdr[9]]);
         hdr[8] -= 1;
@@ -877,7 +944,11 @@ mod tests {
             fault: None,
         };
         assert_eq!(
-            format_printk(&mut s, b"a=%d b=%u c=%x %llx %%", &[-3i64 as u64, 7, 255, 1 << 40]),
+            format_printk(
+                &mut s,
+                b"a=%d b=%u c=%x %llx %%",
+                &[-3i64 as u64, 7, 255, 1 << 40]
+            ),
             "a=-3 b=7 c=ff 10000000000 %"
         );
         // An unreadable %s argument prints a placeholder, not memory.

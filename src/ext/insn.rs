@@ -142,7 +142,9 @@ impl Insn {
     /// Whether this is a jump with a relative target in `off` (not call or exit).
     pub const fn is_jump(self) -> bool {
         let class = self.class();
-        (class == op::JMP || class == op::JMP32) && (self.code & 0xf0) != op::CALL && (self.code & 0xf0) != op::EXIT
+        (class == op::JMP || class == op::JMP32)
+            && (self.code & 0xf0) != op::CALL
+            && (self.code & 0xf0) != op::EXIT
     }
 
     /// Access size in bytes of a load or store (`ldx`, `st`, `stx`).
@@ -186,15 +188,31 @@ impl fmt::Display for Insn {
         };
         match self.class() {
             op::LDX if self.code & 0xe0 == op::MEM => {
-                write!(f, "r{} = *({} *)(r{} {:+})", self.dst, size, self.src, self.off)
+                write!(
+                    f,
+                    "r{} = *({} *)(r{} {:+})",
+                    self.dst, size, self.src, self.off
+                )
             }
             op::STX if self.code & 0xe0 == op::MEM => {
-                write!(f, "*({} *)(r{} {:+}) = r{}", size, self.dst, self.off, self.src)
+                write!(
+                    f,
+                    "*({} *)(r{} {:+}) = r{}",
+                    size, self.dst, self.off, self.src
+                )
             }
             op::ST if self.code & 0xe0 == op::MEM => {
-                write!(f, "*({} *)(r{} {:+}) = {}", size, self.dst, self.off, self.imm)
+                write!(
+                    f,
+                    "*({} *)(r{} {:+}) = {}",
+                    size, self.dst, self.off, self.imm
+                )
             }
-            _ if self.is_ld_imm64() => write!(f, "r{} = imm64 (src {}) {:#x}...", self.dst, self.src, self.imm),
+            _ if self.is_ld_imm64() => write!(
+                f,
+                "r{} = imm64 (src {}) {:#x}...",
+                self.dst, self.src, self.imm
+            ),
             _ if self.is_helper_call() => write!(f, "call helper #{}", self.imm),
             _ if self.is_local_call() => write!(f, "call pc{:+}", self.imm),
             _ if self.code == op::EXIT_INSN => write!(f, "exit"),

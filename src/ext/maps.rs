@@ -237,8 +237,14 @@ impl MapSpec {
 
     /// Bytes of arena this map needs with `workers` workers.
     pub fn arena_bytes(&self, workers: usize) -> Option<usize> {
-        let rows = if self.kind.per_worker() { workers.max(1) } else { 1 };
-        self.stride().checked_mul(self.max_entries as usize)?.checked_mul(rows)
+        let rows = if self.kind.per_worker() {
+            workers.max(1)
+        } else {
+            1
+        };
+        self.stride()
+            .checked_mul(self.max_entries as usize)?
+            .checked_mul(rows)
     }
 }
 
@@ -262,10 +268,12 @@ impl MapRegion {
                 "maps need {bytes} bytes, more than the limit of {MAX_REGION_BYTES}"
             )));
         }
-        let layout = Layout::from_size_align(bytes + 8, 8).map_err(|e| MapError::Invalid(e.to_string()))?;
+        let layout =
+            Layout::from_size_align(bytes + 8, 8).map_err(|e| MapError::Invalid(e.to_string()))?;
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr = NonNull::new(ptr).ok_or_else(|| MapError::Invalid(format!("out of memory for {bytes} bytes")))?;
+        let ptr = NonNull::new(ptr)
+            .ok_or_else(|| MapError::Invalid(format!("out of memory for {bytes} bytes")))?;
         Ok(Arc::new(MapRegion { ptr, layout }))
     }
 
@@ -352,9 +360,18 @@ fn mask_prefix(data: &[u8], plen: u32) -> Box<[u8]> {
 impl Map {
     /// Creates a map in `region` at byte `offset` (8-aligned; the caller sized the region
     /// with [`MapSpec::arena_bytes`]).
-    pub fn new(spec: MapSpec, workers: usize, region: Arc<MapRegion>, offset: usize) -> Result<Map, MapError> {
+    pub fn new(
+        spec: MapSpec,
+        workers: usize,
+        region: Arc<MapRegion>,
+        offset: usize,
+    ) -> Result<Map, MapError> {
         spec.validate()?;
-        let workers = if spec.kind.per_worker() { workers.max(1) } else { 1 };
+        let workers = if spec.kind.per_worker() {
+            workers.max(1)
+        } else {
+            1
+        };
         let need = spec
             .arena_bytes(workers)
             .ok_or_else(|| MapError::Invalid("map too large".into()))?;
@@ -397,7 +414,11 @@ impl Map {
     /// Creates a map with its own region (tests, tools).
     pub fn standalone(spec: MapSpec, workers: usize) -> Result<Map, MapError> {
         spec.validate()?;
-        let w = if spec.kind.per_worker() { workers.max(1) } else { 1 };
+        let w = if spec.kind.per_worker() {
+            workers.max(1)
+        } else {
+            1
+        };
         let bytes = spec
             .arena_bytes(w)
             .ok_or_else(|| MapError::Invalid("map too large".into()))?;
@@ -450,7 +471,10 @@ impl Map {
     }
 
     fn lpm_split<'k>(&self, key: &'k [u8]) -> (u32, &'k [u8]) {
-        (u32::from_le_bytes(key[..4].try_into().expect("lpm key")), &key[4..])
+        (
+            u32::from_le_bytes(key[..4].try_into().expect("lpm key")),
+            &key[4..],
+        )
     }
 
     /// Finds the slot of `key` (LPM: longest matching prefix), refreshing LRU order.
@@ -458,7 +482,9 @@ impl Map {
         match idx {
             Index::Array => self.array_index(key),
             Index::Hash { slots, .. } => slots.get(key).copied(),
-            Index::Lru { slots, order, tick, .. } => {
+            Index::Lru {
+                slots, order, tick, ..
+            } => {
                 let e = slots.get_mut(key)?;
                 *tick += 1;
                 let k = order.remove(&e.1).expect("lru order has the key");
@@ -483,7 +509,9 @@ impl Map {
             return None;
         }
         if self.spec.kind.is_array() {
-            return self.array_index(key).map(|s| self.slot_ptr(current_worker(), s));
+            return self
+                .array_index(key)
+                .map(|s| self.slot_ptr(current_worker(), s));
         }
         let slot = self.find(&mut self.lock(), key)?;
         Some(self.slot_ptr(current_worker(), slot))
@@ -505,7 +533,13 @@ impl Map {
         let mut v = vec![0u8; self.stride * self.workers];
         for w in 0..self.workers {
             // SAFETY: as above, for each worker row.
-            unsafe { std::ptr::copy_nonoverlapping(self.slot_ptr(w, slot), v.as_mut_ptr().add(w * self.stride), vs) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.slot_ptr(w, slot),
+                    v.as_mut_ptr().add(w * self.stride),
+                    vs,
+                )
+            };
         }
         v
     }
@@ -521,13 +555,17 @@ impl Map {
             }
             None => {
                 for w in 0..self.workers {
-                    let src = if value.len() >= self.stride * self.workers && self.spec.kind.per_worker() {
+                    let src = if value.len() >= self.stride * self.workers
+                        && self.spec.kind.per_worker()
+                    {
                         &value[w * self.stride..w * self.stride + vs]
                     } else {
                         &value[..vs]
                     };
                     // SAFETY: src has vs bytes; the slot has room for vs bytes.
-                    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.slot_ptr(w, slot), vs) }
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(src.as_ptr(), self.slot_ptr(w, slot), vs)
+                    }
                 }
             }
         }
@@ -541,14 +579,22 @@ impl Map {
     }
 
     /// Inserts or replaces; `worker` selects the per-worker row a program writes (None: all).
-    fn update_inner(&self, key: &[u8], value: &[u8], flags: u64, worker: Option<usize>) -> Result<(), MapError> {
+    fn update_inner(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        worker: Option<usize>,
+    ) -> Result<(), MapError> {
         self.check_key(key)?;
         if flags > update_flags::EXIST {
             return Err(MapError::Invalid(format!("update flags {flags:#x}")));
         }
         let vs = self.spec.value_size as usize;
         let ok_len = value.len() == vs
-            || (self.spec.kind.per_worker() && worker.is_none() && value.len() == self.stride * self.workers);
+            || (self.spec.kind.per_worker()
+                && worker.is_none()
+                && value.len() == self.stride * self.workers);
         if !ok_len {
             return Err(MapError::Invalid(format!(
                 "map {}: value is {} bytes, the map's value_size is {}{}",
@@ -566,7 +612,9 @@ impl Map {
         let mut idx = self.lock();
         match &mut *idx {
             Index::Array => {
-                let slot = self.array_index(key).ok_or(MapError::Full { max_entries: max })?;
+                let slot = self
+                    .array_index(key)
+                    .ok_or(MapError::Full { max_entries: max })?;
                 if flags == update_flags::NOEXIST {
                     return Err(MapError::Exists);
                 }
@@ -585,7 +633,9 @@ impl Map {
                         if flags == update_flags::EXIST {
                             return Err(MapError::NotFound);
                         }
-                        let slot = free.pop_front().ok_or(MapError::Full { max_entries: max })?;
+                        let slot = free
+                            .pop_front()
+                            .ok_or(MapError::Full { max_entries: max })?;
                         self.zero_slot(slot);
                         self.write_slot(slot, value, worker);
                         slots.insert(key.into(), slot);
@@ -648,7 +698,9 @@ impl Map {
                         if flags == update_flags::EXIST {
                             return Err(MapError::NotFound);
                         }
-                        let slot = free.pop_front().ok_or(MapError::Full { max_entries: max })?;
+                        let slot = free
+                            .pop_front()
+                            .ok_or(MapError::Full { max_entries: max })?;
                         self.zero_slot(slot);
                         self.write_slot(slot, value, worker);
                         slots.insert(k, slot);
@@ -671,7 +723,12 @@ impl Map {
     }
 
     /// A program's update: per-worker maps change the calling worker's value only.
-    pub fn update_from_program(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+    pub fn update_from_program(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+    ) -> Result<(), MapError> {
         let w = self.spec.kind.per_worker().then(current_worker);
         self.update_inner(key, value, flags, w.or(Some(0)))
     }
@@ -681,13 +738,17 @@ impl Map {
         self.check_key(key)?;
         let mut idx = self.lock();
         match &mut *idx {
-            Index::Array => Err(MapError::Invalid("array map entries cannot be deleted".into())),
+            Index::Array => Err(MapError::Invalid(
+                "array map entries cannot be deleted".into(),
+            )),
             Index::Hash { slots, free } => {
                 let slot = slots.remove(key).ok_or(MapError::NotFound)?;
                 free.push_back(slot);
                 Ok(())
             }
-            Index::Lru { slots, order, free, .. } => {
+            Index::Lru {
+                slots, order, free, ..
+            } => {
                 let (slot, t) = slots.remove(key).ok_or(MapError::NotFound)?;
                 order.remove(&t);
                 free.push_back(slot);
@@ -746,7 +807,10 @@ impl Map {
             Index::Array => (0..self.spec.max_entries)
                 .map(|i| (i.to_le_bytes().to_vec(), self.read_slot(i)))
                 .collect(),
-            Index::Hash { slots, .. } => slots.iter().map(|(k, &s)| (k.to_vec(), self.read_slot(s))).collect(),
+            Index::Hash { slots, .. } => slots
+                .iter()
+                .map(|(k, &s)| (k.to_vec(), self.read_slot(s)))
+                .collect(),
             Index::Lru { slots, .. } => slots
                 .iter()
                 .map(|(k, &(s, _))| (k.to_vec(), self.read_slot(s)))
@@ -775,27 +839,40 @@ pub struct MapSet {
 
 impl std::fmt::Debug for MapSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.maps.iter().map(|m| &m.spec.name)).finish()
+        f.debug_list()
+            .entries(self.maps.iter().map(|m| &m.spec.name))
+            .finish()
     }
 }
 
 impl MapSet {
     /// Creates every map of `specs` (with initial values for entry 0 where given) in one
     /// region, for `workers` workers.
-    pub fn create(specs: &[(MapSpec, Option<Vec<u8>>)], workers: usize) -> Result<MapSet, MapError> {
+    pub fn create(
+        specs: &[(MapSpec, Option<Vec<u8>>)],
+        workers: usize,
+    ) -> Result<MapSet, MapError> {
         let mut offsets = Vec::new();
         let mut total = 0usize;
         for (s, _) in specs {
             s.validate()?;
             offsets.push(total);
-            let w = if s.kind.per_worker() { workers.max(1) } else { 1 };
+            let w = if s.kind.per_worker() {
+                workers.max(1)
+            } else {
+                1
+            };
             let b = s
                 .arena_bytes(w)
                 .ok_or_else(|| MapError::Invalid(format!("map {} too large", s.name)))?;
             total = total
                 .checked_add(b)
                 .filter(|&t| t <= MAX_REGION_BYTES)
-                .ok_or_else(|| MapError::Invalid(format!("maps larger than {MAX_REGION_BYTES} bytes in total")))?;
+                .ok_or_else(|| {
+                    MapError::Invalid(format!(
+                        "maps larger than {MAX_REGION_BYTES} bytes in total"
+                    ))
+                })?;
         }
         let region = MapRegion::new(total)?;
         let mut maps = Vec::new();
@@ -992,9 +1069,13 @@ mod tests {
         let m = Map::standalone(spec(MapKind::PerWorkerArray, 4, 4, 2), 3).unwrap();
         m.update(&key4(1), &7u32.to_le_bytes(), 0).unwrap();
         set_current_worker(2);
-        m.update_from_program(&key4(1), &9u32.to_le_bytes(), 0).unwrap();
+        m.update_from_program(&key4(1), &9u32.to_le_bytes(), 0)
+            .unwrap();
         // SAFETY: the pointer is to worker 2's live 4-byte value.
-        assert_eq!(unsafe { *(m.lookup_ptr(&key4(1)).unwrap() as *const u32) }, 9);
+        assert_eq!(
+            unsafe { *(m.lookup_ptr(&key4(1)).unwrap() as *const u32) },
+            9
+        );
         set_current_worker(0);
         let v = m.lookup(&key4(1)).unwrap().unwrap();
         assert_eq!(v.len(), 24);
@@ -1004,7 +1085,8 @@ mod tests {
 
         let h = Map::standalone(spec(MapKind::PerWorkerHash, 4, 4, 2), 2).unwrap();
         set_current_worker(1);
-        h.update_from_program(&key4(5), &3u32.to_le_bytes(), 0).unwrap();
+        h.update_from_program(&key4(5), &3u32.to_le_bytes(), 0)
+            .unwrap();
         set_current_worker(0);
         assert_eq!(
             h.lookup(&key4(5)).unwrap().unwrap(),

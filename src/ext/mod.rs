@@ -31,7 +31,9 @@ mod tests;
 
 pub use maps::{Map, MapError, MapKind, MapSet, MapSpec};
 pub use object::{BpfObject, LinkedProgram, MapDef, ProgramInfo};
-pub use registry::{parse_typed_bytes, Extension, ExtensionStats, LoadOptions, Registry, RunResult, Verification};
+pub use registry::{
+    parse_typed_bytes, Extension, ExtensionStats, LoadOptions, Registry, RunResult, Verification,
+};
 pub use verifier_analysis::platform::Abi;
 pub use vm::{ExecTier, PacketMem, Program, RunOutcome, XdpBuf};
 
@@ -83,6 +85,19 @@ pub enum ExtError {
         program: String,
         /// Offending instruction index (in the linked image).
         insn: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The verifier rejected the program (load it with `--unverified` to run it on the
+    /// interpreter anyway).
+    #[error("program {program} rejected by the verifier at insn {insn} (`{insn_text}`): {reason}")]
+    Rejected {
+        /// Program name.
+        program: String,
+        /// Offending instruction index.
+        insn: usize,
+        /// The instruction, disassembled.
+        insn_text: String,
         /// Why.
         reason: String,
     },

@@ -21,7 +21,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use object::{Object as _, ObjectSection as _, ObjectSymbol as _, RelocationFlags, RelocationTarget, SectionKind};
+use object::{
+    Object as _, ObjectSection as _, ObjectSymbol as _, RelocationFlags, RelocationTarget,
+    SectionKind,
+};
 use verifier_analysis::platform::Abi;
 
 use super::btf::Btf;
@@ -176,7 +179,11 @@ pub struct BpfObject {
 /// The ABI a section name implies: `xdp*` is XDP; `.text`, `ubpf*`, `oko*`, `filter*`,
 /// `prog*` and `action*` are the uBPF/Oko ABI.
 pub fn abi_for_section(section: &str) -> Option<Abi> {
-    if section == "xdp" || section.starts_with("xdp/") || section.starts_with("xdp.") || section.starts_with("xdp_") {
+    if section == "xdp"
+        || section.starts_with("xdp/")
+        || section.starts_with("xdp.")
+        || section.starts_with("xdp_")
+    {
         Some(Abi::Xdp)
     } else if section == ".text"
         || ["ubpf", "oko", "filter", "prog", "action"]
@@ -264,7 +271,9 @@ impl BpfObject {
         for s in file.sections() {
             let name = s.name().unwrap_or("").to_string();
             let exec = match s.flags() {
-                object::SectionFlags::Elf { sh_flags } => sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0,
+                object::SectionFlags::Elf { sh_flags } => {
+                    sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0
+                }
                 _ => false,
             };
             let data = if s.kind() == SectionKind::UninitializedData {
@@ -287,7 +296,10 @@ impl BpfObject {
                 relocs.insert(off, (r_type, sym));
             }
             if name == "license" {
-                license = Some(String::from_utf8_lossy(data.split(|&c| c == 0).next().unwrap_or(&[])).into_owned());
+                license = Some(
+                    String::from_utf8_lossy(data.split(|&c| c == 0).next().unwrap_or(&[]))
+                        .into_owned(),
+                );
             }
             if name == ".BTF" {
                 btf = Some(Btf::parse(&data)?);
@@ -408,14 +420,18 @@ impl BpfObject {
             let Some(sec) = sec else { continue };
             if sec.name == ".maps" {
                 let btf = btf.ok_or_else(|| {
-                    ExtError::Unsupported("section .maps without a .BTF section (build with clang -g)".into())
+                    ExtError::Unsupported(
+                        "section .maps without a .BTF section (build with clang -g)".into(),
+                    )
                 })?;
                 for d in btf.maps_section_defs()? {
                     let sym = self
                         .symbols
                         .iter()
                         .find(|s| s.section == Some(idx) && s.name == d.name)
-                        .ok_or_else(|| ExtError::Elf(format!("map {} in .maps has no symbol", d.name)))?;
+                        .ok_or_else(|| {
+                            ExtError::Elf(format!("map {} in .maps has no symbol", d.name))
+                        })?;
                     defs.push((
                         MapDef {
                             name: d.name.clone(),
@@ -476,7 +492,11 @@ impl BpfObject {
                 let (map_type, flags, origin) = if abi == Abi::Ubpf {
                     (ubpf_map_type(raw_type, &s.name)?, 0, MapOrigin::Ubpf)
                 } else {
-                    let flags = if s.size >= 20 { u32_at(&sec.data, at + 16) } else { 0 };
+                    let flags = if s.size >= 20 {
+                        u32_at(&sec.data, at + 16)
+                    } else {
+                        0
+                    };
                     (raw_type, flags, MapOrigin::Legacy)
                 };
                 out.push((
@@ -514,9 +534,17 @@ impl BpfObject {
     pub fn select(&self, which: Option<&str>) -> Result<ProgramInfo, ExtError> {
         let all = self.programs();
         let found: Vec<_> = match which {
-            Some(w) => all.iter().filter(|p| p.section == w || p.name == w).cloned().collect(),
+            Some(w) => all
+                .iter()
+                .filter(|p| p.section == w || p.name == w)
+                .cloned()
+                .collect(),
             None => {
-                let non_text: Vec<_> = all.iter().filter(|p| p.section != ".text").cloned().collect();
+                let non_text: Vec<_> = all
+                    .iter()
+                    .filter(|p| p.section != ".text")
+                    .cloned()
+                    .collect();
                 if non_text.is_empty() {
                     all.clone()
                 } else {
@@ -563,8 +591,9 @@ impl BpfObject {
                     name: sec.name.clone(),
                     map_type: super::maps::map_type::ARRAY,
                     key_size: 4,
-                    value_size: u32::try_from(sec.size)
-                        .map_err(|_| ExtError::Unsupported(format!("section {} is too large", sec.name)))?,
+                    value_size: u32::try_from(sec.size).map_err(|_| {
+                        ExtError::Unsupported(format!("section {} is too large", sec.name))
+                    })?,
                     max_entries: 1,
                     flags: 0,
                     origin: MapOrigin::Data,
@@ -648,12 +677,18 @@ impl BpfObject {
                                 )));
                             }
                             let s = self.symbols.get(sym).ok_or_else(|| {
-                                ExtError::Unsupported(format!("{here}: call relocation without a symbol"))
+                                ExtError::Unsupported(format!(
+                                    "{here}: call relocation without a symbol"
+                                ))
                             })?;
                             let tsec = s.section.ok_or_else(|| {
-                                ExtError::Unsupported(format!("{here}: call to undefined function {}", s.name))
+                                ExtError::Unsupported(format!(
+                                    "{here}: call to undefined function {}",
+                                    s.name
+                                ))
                             })?;
-                            let slot = (s.address / INSN_SIZE as u64) as i64 + i64::from(ins.imm) + 1;
+                            let slot =
+                                (s.address / INSN_SIZE as u64) as i64 + i64::from(ins.imm) + 1;
                             (tsec, slot)
                         }
                         None => (f.section, (f.start + i) as i64 + i64::from(ins.imm) + 1),
@@ -672,7 +707,11 @@ impl BpfObject {
                     calls.push((base + i, tsec, tslot as usize));
                     queue.push(target);
                 } else if let Some((r_type, sym)) = reloc {
-                    let sname = self.symbols.get(sym).map(|s| s.name.as_str()).unwrap_or("?");
+                    let sname = self
+                        .symbols
+                        .get(sym)
+                        .map(|s| s.name.as_str())
+                        .unwrap_or("?");
                     return Err(ExtError::Unsupported(format!(
                         "{here}: relocation type {r_type} against symbol `{sname}` (externs and kfuncs are not supported)"
                     )));
@@ -690,7 +729,8 @@ impl BpfObject {
             let f = self.function_at(tsec, tslot).expect("checked above");
             let target = placed[&f] + (tslot - f.start);
             let rel = target as i64 - site as i64 - 1;
-            image[site].imm = i32::try_from(rel).map_err(|_| ExtError::Unsupported("program too large".into()))?;
+            image[site].imm = i32::try_from(rel)
+                .map_err(|_| ExtError::Unsupported("program too large".into()))?;
         }
         functions.sort_unstable();
         Ok(LinkedProgram {
@@ -752,11 +792,18 @@ impl BpfObject {
             let i = maps
                 .iter()
                 .position(|(m, ms, _)| *ms == sec_idx && m.origin == MapOrigin::Data)
-                .ok_or_else(|| ExtError::Unsupported(format!("{here}: data section {} has no map", sec.name)))?;
+                .ok_or_else(|| {
+                    ExtError::Unsupported(format!("{here}: data section {} has no map", sec.name))
+                })?;
             let offset = u32::try_from(off)
                 .ok()
                 .filter(|&o| u64::from(o) < sec.size.max(1))
-                .ok_or_else(|| ExtError::Unsupported(format!("{here}: offset {off} outside section {}", sec.name)))?;
+                .ok_or_else(|| {
+                    ExtError::Unsupported(format!(
+                        "{here}: offset {off} outside section {}",
+                        sec.name
+                    ))
+                })?;
             return Ok(MapReloc {
                 insn,
                 map: i,

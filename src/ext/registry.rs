@@ -13,7 +13,7 @@ use std::time::Instant;
 use verifier_analysis::platform::Abi;
 
 use super::maps::{update_flags, Map, MapKind, MapSet, MapSpec};
-use super::object::{BpfObject, LinkedProgram};
+use super::object::{BpfObject, LinkedProgram, MapRelocKind};
 use super::vm::{xdp, ExecTier, PacketMem, Program, RunOutcome, XdpBuf};
 use super::ExtError;
 
@@ -22,8 +22,8 @@ use super::ExtError;
 pub enum Verification {
     /// The verifier accepted it: the JIT tiers are allowed.
     Accepted,
-    /// Not verified (no verdict, or loaded with `--unverified` after a rejection): the
-    /// bounds-checked interpreter only. The reason says why.
+    /// The verifier rejected it and it was loaded with `--unverified`: the bounds-checked
+    /// interpreter only. The reason says why.
     Unverified {
         /// Why the program is unverified.
         reason: String,
@@ -36,7 +36,10 @@ pub enum Verification {
 impl Verification {
     /// Whether the JIT tiers may run the program.
     pub fn allows_jit(&self) -> bool {
-        matches!(self, Verification::Accepted | Verification::AssumedForTesting)
+        matches!(
+            self,
+            Verification::Accepted | Verification::AssumedForTesting
+        )
     }
 }
 
@@ -86,6 +89,7 @@ pub struct Extension {
     section: String,
     abi: Abi,
     verification: Verification,
+    analysis: verifier_analysis::Analysis,
     tier: ExecTier,
     // Field order: the program refers to the maps' addresses and drops first.
     program: Program,
@@ -107,13 +111,39 @@ impl std::fmt::Debug for Extension {
     }
 }
 
-/// The verdict for a linked program. The verifier (`verifier_analysis`) does not yet expose
-/// an analysis entry point; until it does, every program is unverified and runs on the
-/// interpreter.
-pub fn verify(_linked: &LinkedProgram) -> Verification {
-    Verification::Unverified {
-        reason: "no verifier verdict available (verifier-analysis has no analyze() yet)".into(),
+/// Runs the verifier (`verifier_analysis::analyze`) on a linked program, with its maps and
+/// its resolved map references.
+pub fn analyze(linked: &LinkedProgram) -> verifier_analysis::Analysis {
+    use verifier_analysis::platform::{MapDescr, MapType, Platform};
+    let maps = linked
+        .maps
+        .iter()
+        .map(|m| MapDescr {
+            name: m.name.clone(),
+            map_type: MapType::from_kernel(m.map_type),
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: m.max_entries,
+            read_only: m.readonly,
+        })
+        .collect();
+    let bytes = super::insn::encode_all(&linked.insns);
+    let mut prog = verifier_analysis::Program::from_bytes(&bytes, linked.abi, maps)
+        .expect("a linked program is a whole number of instructions");
+    for r in &linked.relocs {
+        let value_offset = match r.kind {
+            MapRelocKind::Map => None,
+            MapRelocKind::Value { offset } => Some(offset),
+        };
+        prog.map_refs.insert(
+            r.insn,
+            verifier_analysis::MapRef {
+                map: r.map,
+                value_offset,
+            },
+        );
     }
+    verifier_analysis::analyze(&prog, &Platform::for_abi(linked.abi))
 }
 
 /// Result of [`run_once`] and [`run_repeat`].
@@ -136,20 +166,44 @@ impl Extension {
     pub fn load(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Extension, ExtError> {
         let obj = BpfObject::parse(bytes)?;
         let info = obj.select(opts.section.as_deref())?;
-        let abi = opts.abi.or(info.abi_hint).ok_or_else(|| ExtError::AbiUnknown {
-            section: info.section.clone(),
-        })?;
+        let abi = opts
+            .abi
+            .or(info.abi_hint)
+            .ok_or_else(|| ExtError::AbiUnknown {
+                section: info.section.clone(),
+            })?;
         let linked = obj.link(&info, abi)?;
-        let mut verification = verify(&linked);
-        if opts.assume_verified {
-            verification = Verification::AssumedForTesting;
-        }
+        let analysis = analyze(&linked);
+        let verification = match &analysis.verdict {
+            _ if opts.assume_verified => Verification::AssumedForTesting,
+            verifier_analysis::Verdict::Accept => Verification::Accepted,
+            verifier_analysis::Verdict::Reject { insn, reason } => {
+                if !opts.allow_unverified {
+                    return Err(ExtError::Rejected {
+                        program: linked.name.clone(),
+                        insn: *insn,
+                        insn_text: linked
+                            .insns
+                            .get(*insn)
+                            .map(|i| i.to_string())
+                            .unwrap_or_default(),
+                        reason: reason.to_string(),
+                    });
+                }
+                Verification::Unverified {
+                    reason: format!("verifier rejected insn {insn}: {reason}"),
+                }
+            }
+        };
         let specs = linked
             .maps
             .iter()
             .map(|d| {
                 let kind = MapKind::from_type(d.map_type).ok_or_else(|| {
-                    ExtError::Unsupported(format!("map {}: map type {} is not supported", d.name, d.map_type))
+                    ExtError::Unsupported(format!(
+                        "map {}: map type {} is not supported",
+                        d.name, d.map_type
+                    ))
                 })?;
                 Ok((
                     MapSpec {
@@ -170,6 +224,20 @@ impl Extension {
             source: e,
         })?;
         let program = Program::new(&linked, &maps, verification.allows_jit())?;
+        if verification == Verification::Accepted {
+            // The loader's own context analysis and the verifier's must find the same loads.
+            let ours = program.ctx_rewrite_sites();
+            let theirs: Vec<usize> = analysis.ctx_accesses.iter().map(|a| a.insn).collect();
+            if ours != theirs {
+                return Err(ExtError::Load {
+                    program: linked.name.clone(),
+                    insn: ours.iter().zip(&theirs).find(|(a, b)| a != b).map(|(a, _)| *a).unwrap_or(0),
+                    reason: format!(
+                        "the loader rewrites context accesses at {ours:?} but the verifier found them at {theirs:?}"
+                    ),
+                });
+            }
+        }
         let tier = match opts.tier {
             Some(t) => {
                 if let Err(reason) = program.tier_available(t) {
@@ -190,6 +258,7 @@ impl Extension {
             section: linked.section.clone(),
             abi,
             verification,
+            analysis,
             tier,
             program,
             maps,
@@ -223,6 +292,12 @@ impl Extension {
     /// The verifier's verdict as it applies here.
     pub fn verification(&self) -> &Verification {
         &self.verification
+    }
+
+    /// What the verifier found: verdict, packet read and write sets, whether the program may
+    /// resize the packet, whether it is stateful.
+    pub fn analysis(&self) -> &verifier_analysis::Analysis {
+        &self.analysis
     }
 
     /// The tier [`Extension::run`] uses.
@@ -264,7 +339,12 @@ impl Extension {
     }
 
     /// Runs the extension on `pkt` on its tier, counting the run.
-    pub fn run(&self, pkt: &mut dyn PacketMem, in_port: u32, time_ns: Option<u64>) -> Result<RunOutcome, ExtError> {
+    pub fn run(
+        &self,
+        pkt: &mut dyn PacketMem,
+        in_port: u32,
+        time_ns: Option<u64>,
+    ) -> Result<RunOutcome, ExtError> {
         self.run_on(self.tier, pkt, in_port, time_ns)
     }
 
@@ -304,10 +384,11 @@ impl Extension {
         let m = self.map(map)?;
         let k = parse_typed_bytes(key)?;
         let v = parse_typed_bytes(value)?;
-        m.update(&k, &v, update_flags::ANY).map_err(|e| ExtError::Map {
-            map: map.into(),
-            source: e,
-        })
+        m.update(&k, &v, update_flags::ANY)
+            .map_err(|e| ExtError::Map {
+                map: map.into(),
+                source: e,
+            })
     }
 
     /// Deletes a key (typed or hex text) from map `map`.
@@ -328,7 +409,12 @@ pub fn run_once(ext: &Extension, packet: &[u8], in_port: u32) -> Result<RunResul
 
 /// Runs `ext` `repeat` times, each on a fresh copy of `packet`; reports the last run and the
 /// mean time per run (like `bpftool prog run ... repeat N`).
-pub fn run_repeat(ext: &Extension, packet: &[u8], in_port: u32, repeat: u32) -> Result<RunResult, ExtError> {
+pub fn run_repeat(
+    ext: &Extension,
+    packet: &[u8],
+    in_port: u32,
+    repeat: u32,
+) -> Result<RunResult, ExtError> {
     let mut total = 0u64;
     let mut last = None;
     for _ in 0..repeat.max(1) {
@@ -361,7 +447,12 @@ impl Registry {
     }
 
     /// Loads `bytes` under `name` (replacing an existing one only with `opts.replace`).
-    pub fn load(&self, name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Arc<Extension>, ExtError> {
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        opts: &LoadOptions,
+    ) -> Result<Arc<Extension>, ExtError> {
         if !opts.replace && self.get(name).is_some() {
             return Err(ExtError::Exists(name.into()));
         }
@@ -387,7 +478,11 @@ impl Registry {
 
     /// The extension called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Extension>> {
-        self.exts.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        self.exts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// All extensions, by name.
@@ -402,7 +497,11 @@ impl Registry {
 
     /// Unloads `name`, refused while `referencing_rules` (the caller's description of the
     /// rules that use it) is not empty.
-    pub fn unload(&self, name: &str, referencing_rules: &[String]) -> Result<Arc<Extension>, ExtError> {
+    pub fn unload(
+        &self,
+        name: &str,
+        referencing_rules: &[String],
+    ) -> Result<Arc<Extension>, ExtError> {
         if !referencing_rules.is_empty() {
             return Err(ExtError::InUse {
                 name: name.into(),
@@ -477,7 +576,10 @@ pub fn parse_typed_bytes(text: &str) -> Result<Vec<u8>, ExtError> {
             }
             "u8" | "u16" | "u32" | "u64" | "be16" | "be32" | "be64" => {
                 let n = parse_uint(v)?;
-                let bits: u32 = ty.trim_start_matches(['u', 'b', 'e']).parse().expect("width");
+                let bits: u32 = ty
+                    .trim_start_matches(['u', 'b', 'e'])
+                    .parse()
+                    .expect("width");
                 if bits < 64 && n >> bits != 0 {
                     return Err(perr(item, format!("does not fit in {bits} bits")));
                 }
@@ -511,7 +613,10 @@ pub fn parse_typed_bytes(text: &str) -> Result<Vec<u8>, ExtError> {
                     return Err(perr(item, "hex needs an even number of digits"));
                 }
                 for i in (0..h.len()).step_by(2) {
-                    out.push(u8::from_str_radix(&h[i..i + 2], 16).map_err(|e| perr(item, e.to_string()))?);
+                    out.push(
+                        u8::from_str_radix(&h[i..i + 2], 16)
+                            .map_err(|e| perr(item, e.to_string()))?,
+                    );
                 }
             }
             other => return Err(perr(item, format!("unknown type `{other}`"))),
@@ -525,7 +630,11 @@ pub fn parse_typed_bytes(text: &str) -> Result<Vec<u8>, ExtError> {
 
 /// Formats bytes as space-separated hex, as `bpftool map dump` does.
 pub fn format_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -543,8 +652,14 @@ mod tests {
             parse_typed_bytes("mac:00:11:22:33:44:ff").unwrap(),
             [0, 0x11, 0x22, 0x33, 0x44, 0xff]
         );
-        assert_eq!(parse_typed_bytes("lpm:10.0.0.0/8").unwrap(), [8, 0, 0, 0, 10, 0, 0, 0]);
-        assert_eq!(parse_typed_bytes("ip:10.0.0.1,be16:53").unwrap(), [10, 0, 0, 1, 0, 53]);
+        assert_eq!(
+            parse_typed_bytes("lpm:10.0.0.0/8").unwrap(),
+            [8, 0, 0, 0, 10, 0, 0, 0]
+        );
+        assert_eq!(
+            parse_typed_bytes("ip:10.0.0.1,be16:53").unwrap(),
+            [10, 0, 0, 1, 0, 53]
+        );
         assert!(parse_typed_bytes("u8:256").is_err());
         assert!(parse_typed_bytes("nope:1").is_err());
         assert!(parse_typed_bytes("abc").is_err());
@@ -554,7 +669,9 @@ mod tests {
     #[test]
     fn unload_refused_while_referenced() {
         let r = Registry::new();
-        let e = r.unload("x", &["table=0 priority=1 bpf_filter=x".into()]).unwrap_err();
+        let e = r
+            .unload("x", &["table=0 priority=1 bpf_filter=x".into()])
+            .unwrap_err();
         assert!(e.to_string().contains("referenced by"));
         assert!(matches!(r.unload("x", &[]), Err(ExtError::NotFound { .. })));
     }

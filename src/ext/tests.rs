@@ -11,13 +11,35 @@ const XDP_CALLS: &[u8] = include_bytes!("testdata/xdp_calls.o");
 const UBPF_FILTER: &[u8] = include_bytes!("testdata/ubpf_filter.o");
 
 /// An Ethernet + IPv4 + UDP packet.
-pub(crate) fn udp_packet(src: [u8; 4], dst: [u8; 4], ttl: u8, dport: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn udp_packet(
+    src: [u8; 4],
+    dst: [u8; 4],
+    ttl: u8,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut p = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
     let tot = 20 + 8 + payload.len();
-    let mut ip = vec![0x45, 0, (tot >> 8) as u8, tot as u8, 0, 1, 0x40, 0, ttl, 17, 0, 0];
+    let mut ip = vec![
+        0x45,
+        0,
+        (tot >> 8) as u8,
+        tot as u8,
+        0,
+        1,
+        0x40,
+        0,
+        ttl,
+        17,
+        0,
+        0,
+    ];
     ip.extend_from_slice(&src);
     ip.extend_from_slice(&dst);
-    let sum: u32 = ip.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    let sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
     let sum = (sum & 0xffff) + (sum >> 16);
     let c = !((sum & 0xffff) + (sum >> 16)) as u16;
     ip[10..12].copy_from_slice(&c.to_be_bytes());
@@ -46,10 +68,29 @@ fn ipv4_checksum_ok(pkt: &[u8]) -> bool {
     (sum & 0xffff) + (sum >> 16) == 0xffff
 }
 
+/// Options for loading a test program: verified by the verifier (the tests check the verdict).
 fn trusted() -> LoadOptions {
-    LoadOptions {
-        assume_verified: true,
-        ..Default::default()
+    LoadOptions::default()
+}
+
+/// Runs `ext` on a copy of `p` with a fixed clock; (retcode, output, redirect, fault).
+pub(crate) fn run_fixed(ext: &Extension, p: &[u8]) -> (u64, Vec<u8>, Option<u32>, Option<String>) {
+    let mut buf = XdpBuf::new(p);
+    let out = ext.run(&mut buf, 2, Some(1_000_000_007)).unwrap();
+    (out.retcode, buf.data().to_vec(), out.redirect, out.fault)
+}
+
+#[test]
+fn test_programs_are_verified() {
+    for (name, obj) in [
+        ("fw", XDP_FW),
+        ("route", XDP_ROUTE),
+        ("ubpf", UBPF_FILTER),
+        ("calls", XDP_CALLS),
+    ] {
+        let e = Extension::load(name, obj, &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(e.verification(), &super::Verification::Accepted, "{name}");
     }
 }
 
@@ -79,10 +120,24 @@ fn objects_parse_with_their_maps() {
     assert_eq!(by(".bss").initial.as_deref(), Some(&[0u8; 8][..]));
 
     let route = BpfObject::parse(XDP_ROUTE).unwrap();
-    let l = route.link(&route.select(Some("xdp")).unwrap(), Abi::Xdp).unwrap();
-    let mut names: Vec<_> = l.maps.iter().map(|m| (m.name.as_str(), m.map_type)).collect();
+    let l = route
+        .link(&route.select(Some("xdp")).unwrap(), Abi::Xdp)
+        .unwrap();
+    let mut names: Vec<_> = l
+        .maps
+        .iter()
+        .map(|m| (m.name.as_str(), m.map_type))
+        .collect();
     names.sort();
-    assert_eq!(names, [("bytes", 6), ("last_port", 2), ("recent", 9), ("routes", 11)]);
+    assert_eq!(
+        names,
+        [
+            ("bytes", 6),
+            ("last_port", 2),
+            ("recent", 9),
+            ("routes", 11)
+        ]
+    );
 
     let calls = BpfObject::parse(XDP_CALLS).unwrap();
     let l = calls.link(&calls.select(None).unwrap(), Abi::Xdp).unwrap();
@@ -110,14 +165,19 @@ fn firewall_drops_blocked_sources_and_decrements_ttl() {
             },
         )
         .unwrap();
-        ext.map_update_str("blocked", "ip:10.0.0.66", "u64:0").unwrap();
+        ext.map_update_str("blocked", "ip:10.0.0.66", "u64:0")
+            .unwrap();
         let pass = udp_packet([10, 0, 0, 1], [10, 0, 0, 2], 64, 53, b"hello");
         let r = run_once(&ext, &pass, 1).unwrap();
         assert_eq!(r.retcode, xdp::PASS, "{tier:?} {r:?}");
         assert_eq!(r.output[22], 63, "{tier:?}: TTL decremented");
         assert!(ipv4_checksum_ok(&r.output), "{tier:?}: checksum fixed");
         let blocked = udp_packet([10, 0, 0, 66], [10, 0, 0, 2], 64, 53, b"x");
-        assert_eq!(run_once(&ext, &blocked, 1).unwrap().retcode, xdp::DROP, "{tier:?}");
+        assert_eq!(
+            run_once(&ext, &blocked, 1).unwrap().retcode,
+            xdp::DROP,
+            "{tier:?}"
+        );
         assert_eq!(
             run_once(&ext, &blocked[..10], 1).unwrap().retcode,
             xdp::ABORTED,
@@ -129,12 +189,26 @@ fn firewall_drops_blocked_sources_and_decrements_ttl() {
             xdp::DROP,
             "{tier:?}: .rodata min_ttl"
         );
-        let hits = ext.map("blocked").unwrap().lookup(&[10, 0, 0, 66]).unwrap().unwrap();
+        let hits = ext
+            .map("blocked")
+            .unwrap()
+            .lookup(&[10, 0, 0, 66])
+            .unwrap()
+            .unwrap();
         assert_eq!(hits, 1u64.to_le_bytes());
         let stats = ext.map_dump("stats").unwrap();
         let count = |i: usize| u64::from_le_bytes(stats[i].1[..8].try_into().unwrap());
-        assert_eq!((count(0), count(1), count(2), count(3)), (1, 0, 1, 1), "{tier:?}");
-        let bss = ext.map(".bss").unwrap().lookup(&0u32.to_le_bytes()).unwrap().unwrap();
+        assert_eq!(
+            (count(0), count(1), count(2), count(3)),
+            (1, 0, 1, 1),
+            "{tier:?}"
+        );
+        let bss = ext
+            .map(".bss")
+            .unwrap()
+            .lookup(&0u32.to_le_bytes())
+            .unwrap()
+            .unwrap();
         assert_eq!(bss, 3u64.to_le_bytes(), "{tier:?}: .bss counter");
         assert_eq!(ext.stats().runs, 4);
         assert_eq!(ext.stats().drops, 3);
@@ -153,15 +227,25 @@ fn route_redirects_by_longest_prefix_and_pushes_vlan() {
             },
         )
         .unwrap();
-        ext.map_update_str("routes", "lpm:10.0.0.0/8", "u32:7").unwrap();
-        ext.map_update_str("routes", "lpm:10.9.0.0/16", "u32:9").unwrap();
+        ext.map_update_str("routes", "lpm:10.0.0.0/8", "u32:7")
+            .unwrap();
+        ext.map_update_str("routes", "lpm:10.9.0.0/16", "u32:9")
+            .unwrap();
         let p = udp_packet([1, 2, 3, 4], [10, 1, 2, 3], 64, 53, b"abc");
         let r = run_once(&ext, &p, 3).unwrap();
-        assert_eq!((r.retcode, r.redirect), (xdp::REDIRECT, Some(7)), "{tier:?} {r:?}");
+        assert_eq!(
+            (r.retcode, r.redirect),
+            (xdp::REDIRECT, Some(7)),
+            "{tier:?} {r:?}"
+        );
         assert_eq!(&r.output[0..6], &p[6..12], "MACs swapped");
         let p2 = udp_packet([1, 2, 3, 5], [10, 9, 2, 3], 64, 53, b"abc");
         let r = run_once(&ext, &p2, 4).unwrap();
-        assert_eq!((r.retcode, r.redirect), (xdp::REDIRECT, Some(9)), "{tier:?} {r:?}");
+        assert_eq!(
+            (r.retcode, r.redirect),
+            (xdp::REDIRECT, Some(9)),
+            "{tier:?} {r:?}"
+        );
         assert_eq!(r.output.len(), p2.len() + 4);
         assert_eq!(&r.output[12..16], &[0x81, 0, 0, 7], "VLAN tag pushed");
         assert_eq!(&r.output[16..], &p2[12..]);
@@ -171,7 +255,12 @@ fn route_redirects_by_longest_prefix_and_pushes_vlan() {
         let recent = ext.map_dump("recent").unwrap();
         assert_eq!(recent.len(), 3);
         assert_eq!(recent[0], (vec![1, 2, 3, 4], 3u32.to_le_bytes().to_vec()));
-        let last = ext.map("last_port").unwrap().lookup(&[0; 4]).unwrap().unwrap();
+        let last = ext
+            .map("last_port")
+            .unwrap()
+            .lookup(&[0; 4])
+            .unwrap()
+            .unwrap();
         assert_eq!(last, 9u32.to_le_bytes());
         let bytes = ext.map("bytes").unwrap().lookup(&[0; 4]).unwrap().unwrap();
         assert_eq!(
@@ -223,15 +312,25 @@ fn ubpf_filter_reads_packet_and_length() {
 
 #[test]
 fn unverified_programs_get_the_interpreter_only() {
-    let ext = Extension::load("fw", XDP_FW, &LoadOptions::default()).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/extensions/unsafe/oob_read.o");
+    let bytes = std::fs::read(path).unwrap();
+    assert!(matches!(
+        Extension::load("bad", &bytes, &LoadOptions::default()),
+        Err(super::ExtError::Rejected { .. })
+    ));
+    let unverified = LoadOptions {
+        allow_unverified: true,
+        ..Default::default()
+    };
+    let ext = Extension::load("bad", &bytes, &unverified).unwrap();
     assert_eq!(ext.tier(), ExecTier::Interpreter);
     assert!(!ext.verification().allows_jit());
     let e = Extension::load(
-        "fw",
-        XDP_FW,
+        "bad",
+        &bytes,
         &LoadOptions {
             tier: Some(ExecTier::Jit),
-            ..Default::default()
+            ..unverified
         },
     );
     assert!(e.unwrap_err().to_string().contains("jit tier refused"));
@@ -242,11 +341,8 @@ fn unverified_programs_get_the_interpreter_only() {
 mod agreement {
     //! Interpreter, JIT and cranelift agree on every program of the corpus.
     //!
-    //! The JIT tiers may only run verified programs. The verifier (crate
-    //! `verifier-analysis`) has no entry point yet, so these programs are loaded with
-    //! `assume_verified` (`Verification::AssumedForTesting`): they are our own, reviewed,
-    //! bounds-checked test programs. When the verifier lands, this test must load them
-    //! through it instead.
+    //! The JIT tiers only run verified programs: these are loaded through the verifier
+    //! (`test_programs_are_verified` checks that it accepts them).
     use super::*;
     use proptest::prelude::*;
 
@@ -259,7 +355,12 @@ mod agreement {
                 [1, 2, 3, 5],
                 [10, 0, 0, 2],
             ]),
-            prop::sample::select(vec![[10u8, 1, 2, 3], [10, 9, 0, 1], [192, 168, 0, 1], [10, 0, 0, 2]]),
+            prop::sample::select(vec![
+                [10u8, 1, 2, 3],
+                [10, 9, 0, 1],
+                [192, 168, 0, 1],
+                [10, 0, 0, 2],
+            ]),
             prop::sample::select(vec![0u8, 1, 2, 3, 64, 255]),
             prop::sample::select(vec![53u16, 54, 80]),
             prop::collection::vec(any::<u8>(), 0..48),
@@ -301,14 +402,11 @@ mod agreement {
 
     fn agree(exts: &[Extension], packets: &[Vec<u8>]) -> Result<(), TestCaseError> {
         for (i, p) in packets.iter().enumerate() {
-            let rs: Vec<_> = exts.iter().map(|e| run_once(e, p, 3).unwrap()).collect();
+            let rs: Vec<_> = exts.iter().map(|e| run_fixed(e, p)).collect();
             for r in &rs[1..] {
-                prop_assert_eq!(r.retcode, rs[0].retcode, "packet {} retcode: {:?}", i, p);
-                prop_assert_eq!(&r.output, &rs[0].output, "packet {} output", i);
-                prop_assert_eq!(r.redirect, rs[0].redirect);
-                prop_assert_eq!(&r.fault, &rs[0].fault);
+                prop_assert_eq!(r, &rs[0], "packet {}: {:?}", i, p);
             }
-            prop_assert!(rs[0].fault.is_none(), "fault on the interpreter: {:?}", rs[0].fault);
+            prop_assert!(rs[0].3.is_none(), "fault on the interpreter: {:?}", rs[0].3);
         }
         for m in exts[0].maps().maps() {
             let name = &m.spec().name;
@@ -370,7 +468,10 @@ mod confinement {
         }
     }
 
-    fn prepare(insns: Vec<Insn>, relocs: Vec<MapReloc>) -> Result<(Program, MapSet), super::super::ExtError> {
+    fn prepare(
+        insns: Vec<Insn>,
+        relocs: Vec<MapReloc>,
+    ) -> Result<(Program, MapSet), super::super::ExtError> {
         let linked = LinkedProgram {
             name: "t".into(),
             section: "xdp".into(),
@@ -399,7 +500,8 @@ mod confinement {
 
     fn run(p: &Program, maps: &MapSet) -> super::super::RunOutcome {
         let mut buf = XdpBuf::new(&udp_packet([1, 1, 1, 1], [2, 2, 2, 2], 5, 53, b"payload"));
-        p.run(ExecTier::Interpreter, maps, &mut buf, 0, None).unwrap()
+        p.run(ExecTier::Interpreter, maps, &mut buf, 0, None)
+            .unwrap()
     }
 
     const EXIT: Insn = Insn::new(op::EXIT_INSN, 0, 0, 0, 0);
@@ -458,7 +560,10 @@ mod confinement {
         )
         .unwrap();
         let out = run(&p, &maps);
-        assert!(out.fault.as_deref().unwrap_or("").contains("outside"), "{out:?}");
+        assert!(
+            out.fault.as_deref().unwrap_or("").contains("outside"),
+            "{out:?}"
+        );
         // A forged map handle.
         let mut body = lddw(1, heap.as_ptr() as u64).to_vec();
         body.extend([
@@ -467,7 +572,11 @@ mod confinement {
         ]);
         body.extend([Insn::new(op::CALL_INSN, 0, 0, 0, 1), EXIT]);
         let (p, maps) = prepare(body, vec![]).unwrap();
-        assert!(run(&p, &maps).fault.as_deref().unwrap_or("").contains("not a map"));
+        assert!(run(&p, &maps)
+            .fault
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a map"));
         // The same lookup with a key on the stack is fine.
         let mut body = vec![Insn::new(op::ST | op::MEM | op::W, 10, 0, -8, 5)];
         body.extend(lddw(1, 0));
@@ -521,7 +630,11 @@ mod confinement {
                 any::<i32>()
             )
                 .prop_map(|(code, d, s, off, imm)| {
-                    let (d, s) = if code & 7 == 1 { (d, s) } else { (s.min(10), d) };
+                    let (d, s) = if code & 7 == 1 {
+                        (d, s)
+                    } else {
+                        (s.min(10), d)
+                    };
                     Insn::new(code, d, s, off, imm)
                 }),
             // Forward conditional jumps.
@@ -534,13 +647,8 @@ mod confinement {
             )
                 .prop_map(|(code, d, s, off, imm)| Insn::new(code, d, s, off, imm)),
             // Helper calls with whatever is in the argument registers.
-            prop::sample::select(vec![1i32, 2, 3, 5, 6, 7, 10, 11, 23, 28, 44, 65]).prop_map(|h| Insn::new(
-                op::CALL_INSN,
-                0,
-                0,
-                0,
-                h
-            )),
+            prop::sample::select(vec![1i32, 2, 3, 5, 6, 7, 10, 11, 23, 28, 44, 65])
+                .prop_map(|h| Insn::new(op::CALL_INSN, 0, 0, 0, h)),
         ]
     }
 
@@ -558,6 +666,120 @@ mod confinement {
             body.push(EXIT);
             if let Ok((p, maps)) = prepare(body, vec![]) {
                 let _ = run(&p, &maps);
+            }
+        }
+    }
+}
+
+mod corpus {
+    //! The extensions in `extensions/` (helper H6's corpus) load, verify and agree across
+    //! the three tiers; the unsafe ones are rejected by the verifier and confined by the
+    //! interpreter when loaded with `--unverified`.
+    use super::run_fixed;
+    use super::*;
+    use std::path::PathBuf;
+
+    fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("extensions")
+    }
+
+    fn objects(sub: &str) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir().join(sub))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.retain(|p| p.extension().is_some_and(|e| e == "o"));
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn every_extension_loads_and_the_tiers_agree() {
+        let objs: Vec<PathBuf> = objects("").into_iter().chain(objects("ubpf")).collect();
+        assert!(!objs.is_empty(), "no objects in extensions/");
+        let packets: Vec<Vec<u8>> = (0..40u8)
+            .map(|i| {
+                let mut p = udp_packet(
+                    [10, 0, 0, i % 5],
+                    [10, 1, 0, i % 3],
+                    1 + i % 4,
+                    53 + u16::from(i % 2),
+                    &[i; 20],
+                );
+                if i % 7 == 0 {
+                    p.truncate(usize::from(i));
+                }
+                p
+            })
+            .collect();
+        for path in objs {
+            let bytes = std::fs::read(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let verified = Extension::load(&name, &bytes, &LoadOptions::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                verified.verification(),
+                &super::super::Verification::Accepted,
+                "{name}"
+            );
+            let exts: Vec<_> = [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift]
+                .into_iter()
+                .map(|t| {
+                    Extension::load(
+                        &name,
+                        &bytes,
+                        &LoadOptions {
+                            tier: Some(t),
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap()
+                })
+                .collect();
+            for p in &packets {
+                let rs: Vec<_> = exts.iter().map(|e| run_fixed(e, p)).collect();
+                assert!(rs[0].3.is_none(), "{name}: fault {:?}", rs[0].3);
+                for r in &rs[1..] {
+                    assert_eq!(r, &rs[0], "{name} on {p:?}");
+                }
+            }
+            for m in exts[0].maps().maps() {
+                let n = &m.spec().name;
+                for e in &exts[1..] {
+                    assert_eq!(
+                        e.map_dump(n).unwrap(),
+                        exts[0].map_dump(n).unwrap(),
+                        "{name}: map {n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsafe_extensions_are_rejected_and_confined() {
+        let objs = objects("unsafe");
+        assert!(!objs.is_empty(), "no objects in extensions/unsafe");
+        for path in objs {
+            let bytes = std::fs::read(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            match Extension::load(&name, &bytes, &LoadOptions::default()) {
+                Err(super::super::ExtError::Rejected { .. }) => {}
+                other => panic!("{name}: expected a verifier rejection, got {other:?}"),
+            }
+            let opts = LoadOptions {
+                allow_unverified: true,
+                ..Default::default()
+            };
+            match Extension::load(&name, &bytes, &opts) {
+                Ok(ext) => {
+                    assert_eq!(ext.tier(), ExecTier::Interpreter);
+                    for len in [0usize, 14, 34, 60] {
+                        let p = udp_packet([1, 1, 1, 1], [2, 2, 2, 2], 9, 53, &[0; 30]);
+                        let _ = run_once(&ext, &p[..len.min(p.len())], 0).unwrap();
+                    }
+                }
+                // Loops are refused for unverified programs.
+                Err(e) => assert!(e.to_string().contains("backward jump"), "{name}: {e}"),
             }
         }
     }

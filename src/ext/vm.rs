@@ -189,7 +189,11 @@ impl CtxState {
 
 /// Finds the context loads of an XDP program and rewrites them to the runtime layout.
 /// `functions` are the start indices of the functions in the image.
-fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> Result<usize, ExtError> {
+fn rewrite_ctx_accesses(
+    name: &str,
+    insns: &mut [Insn],
+    functions: &[usize],
+) -> Result<Vec<usize>, ExtError> {
     let refuse = |insn: usize, reason: String| ExtError::Load {
         program: name.to_string(),
         insn,
@@ -203,19 +207,20 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
     };
     entry.regs[1] = CtxVal::Ctx;
     let mut work = VecDeque::new();
-    let push = |states: &mut Vec<Option<CtxState>>, work: &mut VecDeque<usize>, at: usize, s: CtxState| {
-        if at >= states.len() {
-            return;
-        }
-        let new = match &states[at] {
-            None => s,
-            Some(old) => old.join(&s),
+    let push =
+        |states: &mut Vec<Option<CtxState>>, work: &mut VecDeque<usize>, at: usize, s: CtxState| {
+            if at >= states.len() {
+                return;
+            }
+            let new = match &states[at] {
+                None => s,
+                Some(old) => old.join(&s),
+            };
+            if states[at].as_ref() != Some(&new) {
+                states[at] = Some(new);
+                work.push_back(at);
+            }
         };
-        if states[at].as_ref() != Some(&new) {
-            states[at] = Some(new);
-            work.push_back(at);
-        }
-    };
     push(&mut states, &mut work, 0, entry);
     // Function entries are reached from their call sites; r1..r5 carry the arguments.
     let _ = functions;
@@ -236,12 +241,18 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
                 let slot = (ins.src == 10 && ins.mem_size() == 8)
                     .then(|| s.stack.get(&ins.off).copied())
                     .flatten();
-                access.entry(pc).and_modify(|v| *v = join(*v, base)).or_insert(base);
+                access
+                    .entry(pc)
+                    .and_modify(|v| *v = join(*v, base))
+                    .or_insert(base);
                 s.regs[ins.dst as usize] = slot.unwrap_or(CtxVal::Other);
             }
             op::ST | op::STX => {
                 let base = s.regs[ins.dst as usize];
-                access.entry(pc).and_modify(|v| *v = join(*v, base)).or_insert(base);
+                access
+                    .entry(pc)
+                    .and_modify(|v| *v = join(*v, base))
+                    .or_insert(base);
                 if ins.dst == 10 {
                     let val = if class == op::STX && ins.mem_size() == 8 {
                         s.regs[ins.src as usize]
@@ -249,7 +260,8 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
                         CtxVal::Other
                     };
                     let lo = ins.off - (ins.off.rem_euclid(8));
-                    s.stack.insert(lo, if ins.off % 8 == 0 { val } else { CtxVal::Other });
+                    s.stack
+                        .insert(lo, if ins.off % 8 == 0 { val } else { CtxVal::Other });
                 }
             }
             op::ALU | op::ALU64 => {
@@ -300,7 +312,7 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
             push(&mut states, &mut work, t, s.clone());
         }
     }
-    let mut rewritten = 0;
+    let mut rewritten = Vec::new();
     for (pc, base) in access {
         let ins = insns[pc];
         match base {
@@ -333,7 +345,7 @@ fn rewrite_ctx_accesses(name: &str, insns: &mut [Insn], functions: &[usize]) -> 
                 }
                 let size = if field.runtime_size == 8 { op::DW } else { op::W };
                 insns[pc] = Insn::new(op::LDX | op::MEM | size, ins.dst, ins.src, field.runtime_offset, 0);
-                rewritten += 1;
+                rewritten.push(pc);
             }
         }
     }
@@ -480,7 +492,9 @@ fn stack_usage(insns: &[Insn], functions: &[usize]) -> Vec<(usize, u16)> {
                     fp_copies[ins.dst as usize] = true;
                     continue;
                 }
-                op::ALU64 if ins.code == op::ALU64 | op::ADD | op::K && fp_copies[ins.dst as usize] => {
+                op::ALU64
+                    if ins.code == op::ALU64 | op::ADD | op::K && fp_copies[ins.dst as usize] =>
+                {
                     depth = depth.max(-i64::from(ins.imm));
                 }
                 _ => {}
@@ -526,7 +540,7 @@ pub struct Program {
     /// The body after relocation and context rewrite (without prologue).
     body: Vec<Insn>,
     has_local_calls: bool,
-    ctx_rewrites: usize,
+    ctx_rewrites: Vec<usize>,
     map_region: Range<u64>,
 }
 
@@ -561,7 +575,13 @@ fn prologue(abi: Abi, checked: bool) -> Vec<Insn> {
     if checked {
         p.push(Insn::new(op::ALU64 | op::MOV | op::X, 6, 1, 0, 0)); // r6 = r1
         p.push(Insn::new(op::ALU64 | op::MOV | op::X, 1, 10, 0, 0)); // r1 = r10
-        p.push(Insn::new(op::CALL_INSN, 0, 0, 0, RECORD_STACK_HELPER as i32));
+        p.push(Insn::new(
+            op::CALL_INSN,
+            0,
+            0,
+            0,
+            RECORD_STACK_HELPER as i32,
+        ));
         p.push(Insn::new(op::ALU64 | op::MOV | op::X, 1, 6, 0, 0)); // r1 = r6
     }
     if abi == Abi::Ubpf {
@@ -602,7 +622,11 @@ impl Program {
     /// Prepares `linked` to run with `maps` (created from `linked.maps`, in order). The JIT
     /// tiers are compiled only when `allow_jit` is set, which the caller may do only for
     /// programs the verifier accepted.
-    pub fn new(linked: &LinkedProgram, maps: &MapSet, allow_jit: bool) -> Result<Program, ExtError> {
+    pub fn new(
+        linked: &LinkedProgram,
+        maps: &MapSet,
+        allow_jit: bool,
+    ) -> Result<Program, ExtError> {
         let name = linked.name.clone();
         let abi = linked.abi;
         let mut body = linked.insns.clone();
@@ -627,7 +651,10 @@ impl Program {
                         return Err(ExtError::Load {
                             program: name.clone(),
                             insn: r.insn,
-                            reason: format!("direct value access into map {} at offset {offset}", map.spec().name),
+                            reason: format!(
+                                "direct value access into map {} at offset {offset}",
+                                map.spec().name
+                            ),
                         });
                     }
                     map.value0_ptr() as u64 + u64::from(offset)
@@ -641,7 +668,7 @@ impl Program {
         let ctx_rewrites = if abi == Abi::Xdp {
             rewrite_ctx_accesses(&name, &mut body, &linked.functions)?
         } else {
-            0
+            Vec::new()
         };
         let has_local_calls = body.iter().any(|i| i.is_local_call());
         if !allow_jit {
@@ -699,9 +726,9 @@ impl Program {
         &self.body
     }
 
-    /// Number of context loads rewritten to the runtime layout.
-    pub fn ctx_rewrites(&self) -> usize {
-        self.ctx_rewrites
+    /// Instructions whose context loads were rewritten to the runtime layout.
+    pub fn ctx_rewrite_sites(&self) -> Vec<usize> {
+        self.ctx_rewrites.clone()
     }
 
     /// Whether the program has bpf-to-bpf calls (interpreter only).
@@ -750,7 +777,9 @@ impl Program {
         if start < CTX_RESERVE || end < start || end > buf.len() {
             return Err(ExtError::Vm {
                 tier: tier.name(),
-                message: format!("packet buffer needs {CTX_RESERVE} bytes of headroom (has {start})"),
+                message: format!(
+                    "packet buffer needs {CTX_RESERVE} bytes of headroom (has {start})"
+                ),
             });
         }
         let base = buf.as_mut_ptr();
@@ -777,22 +806,32 @@ impl Program {
         ctx[16..24].copy_from_slice(&state.data.to_le_bytes());
         ctx[24..28].copy_from_slice(&in_port.to_le_bytes());
         let private = RUNTIME_CTX_PRIVATE_OFFSET as usize;
-        ctx[private..private + 8].copy_from_slice(&(&state as *const RunState as u64).to_le_bytes());
+        ctx[private..private + 8]
+            .copy_from_slice(&(&state as *const RunState as u64).to_le_bytes());
         buf[..CTX_RESERVE].copy_from_slice(&ctx);
 
         let region = self.map_region.clone();
         let _guard = RunGuard::install(&mut state);
         // SAFETY: the region is the live allocation of `maps` (asserted above); rbpf uses it
         // as the bounds of admitted map-value accesses, and the slices do not outlive the run.
-        let mem: &mut [u8] =
-            unsafe { std::slice::from_raw_parts_mut(region.start as *mut u8, (region.end - region.start) as usize) };
+        let mem: &mut [u8] = unsafe {
+            std::slice::from_raw_parts_mut(
+                region.start as *mut u8,
+                (region.end - region.start) as usize,
+            )
+        };
         // SAFETY: the whole packet buffer, borrowed mutably through `pkt` for this call.
         let mbuff: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, blen) };
         let result = match tier {
             ExecTier::Interpreter => self.interp.execute_program(mem, mbuff),
             // SAFETY: the JIT tier exists only for programs the verifier accepted, whose
             // accesses stay inside the buffer, the stack and the map values.
-            ExecTier::Jit => unsafe { self.jit.as_ref().expect("checked").execute_program_jit(mem, mbuff) },
+            ExecTier::Jit => unsafe {
+                self.jit
+                    .as_ref()
+                    .expect("checked")
+                    .execute_program_jit(mem, mbuff)
+            },
             ExecTier::Cranelift => self
                 .cranelift
                 .as_ref()
@@ -807,7 +846,11 @@ impl Program {
         if state.fault.is_some() {
             fault = state.fault.take();
         }
-        let retcode = if fault.is_some() { xdp::ABORTED } else { retcode };
+        let retcode = if fault.is_some() {
+            xdp::ABORTED
+        } else {
+            retcode
+        };
         let new_start = (state.data - base as u64) as usize;
         let new_end = (state.data_end - base as u64) as usize;
         pkt.set_data(new_start, new_end);
@@ -836,7 +879,7 @@ mod tests {
             Insn::new(op::LDX | op::MEM | op::W, 0, 2, 12, 0),
             Insn::new(op::EXIT_INSN, 0, 0, 0, 0),
         ];
-        assert_eq!(rewrite_ctx_accesses("t", &mut p, &[0]).unwrap(), 3);
+        assert_eq!(rewrite_ctx_accesses("t", &mut p, &[0]).unwrap(), [3, 4, 5]);
         assert_eq!(p[3], Insn::new(op::LDX | op::MEM | op::DW, 4, 3, 8, 0));
         assert_eq!(p[4], Insn::new(op::LDX | op::MEM | op::DW, 5, 2, 0, 0));
         assert_eq!(p[5], Insn::new(op::LDX | op::MEM | op::W, 0, 2, 24, 0));
@@ -853,7 +896,9 @@ mod tests {
             Insn::new(op::LDX | op::MEM | op::W, 0, 1, 0, 0),
             Insn::new(op::EXIT_INSN, 0, 0, 0, 0),
         ];
-        let e = rewrite_ctx_accesses("t", &mut p, &[0]).unwrap_err().to_string();
+        let e = rewrite_ctx_accesses("t", &mut p, &[0])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("insn 2"), "{e}");
         let mut w = vec![
             Insn::new(op::STX | op::MEM | op::W, 1, 2, 0, 0),
