@@ -788,7 +788,8 @@ fn assign_scalar(st: &mut State, reg: u8, n: Scalar) {
     }
 }
 
-/// Updates the known packet length from scalars tied to it; `false` if contradictory.
+/// Updates the known packet length from scalars tied to it (value = length + k); `false` if
+/// contradictory.
 fn propagate_len(st: &mut State) -> bool {
     let mut min_len = st.min_len;
     st.for_each_value(|v| {
@@ -796,9 +797,9 @@ fn propagate_len(st: &mut State) -> bool {
             n, len: Some(k), ..
         } = v
         {
-            if n.umin <= i64::MAX as u64 {
-                min_len = min_len.max((n.umin as i64).saturating_sub(*k));
-            }
+            // The value is len + k as an integer (|k| and the length are small, so the
+            // signed view never wraps); the unsigned view may have wrapped when k < 0.
+            min_len = min_len.max(n.smin.saturating_sub(*k));
         }
     });
     st.min_len = min_len;

@@ -888,3 +888,13 @@ fn joins_never_merge_unrelated_packet_bases() {
     ));
     rejected_at(&a, 22, |r| matches!(r, RejectReason::OutOfBounds { .. }));
 }
+
+#[test]
+fn length_minus_constant_may_wrap() {
+    // `len - 14 >= 20` as unsigned 64-bit does not prove len >= 34: a short packet wraps.
+    let a = run(Abi::Ubpf, "r3 = r2\nr3 += -14\nif r3 < 20 goto drop\nr0 = *(u8 *)(r1 + 33)\nexit\ndrop:\nr0 = 0\nexit");
+    rejected_at(&a, 3, |r| matches!(r, RejectReason::OutOfBounds { .. }));
+    // A signed comparison does prove it.
+    let a = run(Abi::Ubpf, "r3 = r2\nr3 += -14\nif r3 s< 20 goto drop\nr0 = *(u8 *)(r1 + 33)\nexit\ndrop:\nr0 = 0\nexit");
+    accepted(&a);
+}

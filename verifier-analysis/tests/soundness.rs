@@ -126,7 +126,7 @@ fn size() -> impl Strategy<Value = u8> {
 fn block() -> impl Strategy<Value = Block> {
     prop_oneof![
         3 => (8u8..72, 0u8..8).prop_map(|(k, form)| Block::Check { k, form }),
-        1 => (8u8..72, 0u8..6).prop_map(|(k, form)| Block::LenCheck { k, form }),
+        1 => (8u8..72, 0u8..8).prop_map(|(k, form)| Block::LenCheck { k, form }),
         3 => (0u8..64, size(), scalar()).prop_map(|(off, size, dst)| Block::Read { off, size, dst }),
         3 => (0u8..64, size(), src()).prop_map(|(off, size, src)| Block::Write { off, size, src }),
         3 => (0u8..12, scalar(), src(), any::<bool>()).prop_map(|(op, dst, src, is64)| Block::Alu { op, dst, src, is64 }),
@@ -205,6 +205,14 @@ fn render(abi: Abi, blocks: &[Block]) -> String {
                         2 => format!("if r0 >= {k} goto ok{n}\ngoto out\nok{n}:"),
                         3 => format!("if r0 > {} goto ok{n}\ngoto out\nok{n}:", k - 1),
                         4 => format!("if w0 < {k} goto out"),
+                        5 => format!(
+                            "r3 = r0\nr3 += -14\nif r3 < {} goto out",
+                            k.saturating_sub(14)
+                        ),
+                        6 => format!(
+                            "r3 = r0\nr3 += -14\nif r3 s< {} goto out",
+                            k.saturating_sub(14)
+                        ),
                         _ => format!("if r0 s< {k} goto out"),
                     };
                     s.push_str(&c);
@@ -426,12 +434,23 @@ fn generated(abi: Abi) {
         ..Config::default()
     });
     let strat = (
-        (34u8..72, 0u8..8, proptest::collection::vec(block(), 1..12)).prop_map(
-            |(k, form, mut b)| {
-                b.insert(0, Block::Check { k, form });
+        (
+            34u8..72,
+            0u8..8,
+            any::<bool>(),
+            proptest::collection::vec(block(), 1..12),
+        )
+            .prop_map(|(k, form, len, mut b)| {
+                b.insert(
+                    0,
+                    if len {
+                        Block::LenCheck { k, form }
+                    } else {
+                        Block::Check { k, form }
+                    },
+                );
                 b
-            },
-        ),
+            }),
         proptest::collection::vec(packet(), 12),
         proptest::collection::vec(1u8..=255, 1..16),
     );
