@@ -45,7 +45,8 @@
 //!   stands and one recirculation was avoided; otherwise (or if the rest runs a filter or
 //!   another extension, whose reads the write set does not cover) the translation is redone
 //!   with a recirculation at that action, replaying the filter answers already obtained so
-//!   that no filter runs twice;
+//!   that no filter runs twice (the bits the abandoned continuation consulted stay in the
+//!   mask: they are what made it fail);
 //! - *continue* (policy `NeverUnsafe`, or an empty write set).
 
 use crate::action::{
@@ -149,7 +150,11 @@ pub fn translate(
     ctx.run();
     if let Some(spec) = ctx.failed_speculation() {
         let log = std::mem::take(&mut ctx.filter_log);
+        let consulted = ctx.wc;
         let mut redo = Ctx::new(ctx.bridge, ctx.hooks, flow, params, Some(spec), log);
+        // The bits the abandoned continuation consulted decided that it failed: a flow that
+        // differs in them might not fail, so they belong in this megaflow's mask too.
+        redo.wc = consulted;
         redo.run();
         return redo.finish();
     }
@@ -299,6 +304,9 @@ impl<'a> Ctx<'a> {
             // Nothing follows the extension: no need to look at the rewritten packet.
             return;
         }
+        // The continuation carries the metadata and each level's ingress port.
+        self.wc.metadata = !0;
+        self.wc.in_port = !0;
         let state = FrozenState {
             frames,
             metadata: self.flow.metadata,
@@ -1601,8 +1609,8 @@ mod tests {
         assert!(x.recirc.is_some());
         assert_eq!(x.recircs_avoided, 0);
         assert_eq!(
-            x.mask.tp_dst, 0,
-            "the abandoned speculation's reads are gone"
+            x.mask.tp_dst, 0xffff,
+            "the abandoned speculation's reads decided the outcome"
         );
         // A filter after the extension forces a recirculation, and runs only once overall.
         let mut r = rule(0, 9, &[], vec![Action::GotoTable(1)]);
