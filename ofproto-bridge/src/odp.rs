@@ -67,6 +67,9 @@ pub enum OdpAction {
     Bpf(u32),
     /// Re-parse the packet and look it up again with the given recirculation id.
     Recirc(u32),
-    /// Drop the packet (must be the only action), with the reason counted.
+    /// Drop the packet, with the reason counted. Always the last action; translation emits it
+    /// exactly when nothing before it (in this pass or an earlier pass of a recirculated
+    /// packet) outputs the packet, and only `Bpf` actions can precede it (an extension may
+    /// itself transmit or drop the packet, which then never reaches the `Drop`).
     Drop(DropReason),
 }
