@@ -784,3 +784,114 @@ mod corpus {
         }
     }
 }
+
+#[test]
+fn runs_on_the_switch_packet_buffer_even_without_headroom() {
+    use crate::packet::buf::PacketBuf;
+    let ext = Extension::load("fw", XDP_FW, &LoadOptions::default()).unwrap();
+    let p = udp_packet([10, 0, 0, 1], [10, 0, 0, 2], 64, 53, b"hello");
+    let mut buf = PacketBuf::from_slice(&p);
+    let out = ext.run(&mut buf, 1, None).unwrap();
+    assert_eq!(out.retcode, xdp::PASS);
+    assert_eq!(buf.data()[22], 63);
+    // Use up the headroom: the runtime reloads the frame to make room for its context.
+    let mut buf = PacketBuf::from_slice(&p);
+    buf.push_head(250).unwrap();
+    buf.pull_head(250).unwrap();
+    let h = buf.headroom();
+    buf.push_head(h - 3).unwrap().fill(0);
+    assert!(buf.headroom() < super::helpers::CTX_RESERVE);
+    let frame = buf.data().to_vec();
+    let out = ext.run(&mut buf, 1, None).unwrap();
+    assert_eq!(
+        out.retcode,
+        xdp::PASS,
+        "padding bytes in front are not Ethernet/IPv4"
+    );
+    assert_eq!(buf.data(), &frame[..]);
+}
+
+#[test]
+fn trace_printk_reaches_the_sink() {
+    use std::sync::{Arc, Mutex};
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l2 = lines.clone();
+    super::helpers::set_trace_sink(move |s| l2.lock().unwrap().push(s.to_string()));
+    // r1 = "n=%d\n" on the stack; r2 = 6; r3 = 42; call trace_printk; r0 = 2; exit
+    use super::insn::{op, Insn};
+    let fmt = u64::from_le_bytes(*b"n=%d\n\0\0\0");
+    let body = vec![
+        Insn::new(op::LD_DW_IMM, 1, 0, 0, fmt as u32 as i32),
+        Insn::new(0, 0, 0, 0, (fmt >> 32) as i32),
+        Insn::new(op::STX | op::MEM | op::DW, 10, 1, -8, 0),
+        Insn::new(op::ALU64 | op::MOV | op::X, 1, 10, 0, 0),
+        Insn::new(op::ALU64 | op::ADD, 1, 0, 0, -8),
+        Insn::new(op::ALU64 | op::MOV, 2, 0, 0, 6),
+        Insn::new(op::ALU64 | op::MOV, 3, 0, 0, 42),
+        Insn::new(op::CALL_INSN, 0, 0, 0, 6),
+        Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 2),
+        Insn::new(op::EXIT_INSN, 0, 0, 0, 0),
+    ];
+    let linked = super::object::LinkedProgram {
+        name: "printk".into(),
+        section: "xdp".into(),
+        abi: Abi::Xdp,
+        insns: body,
+        functions: vec![0],
+        maps: vec![],
+        relocs: vec![],
+    };
+    let maps = super::MapSet::create(&[], 1).unwrap();
+    let prog = super::Program::new(&linked, &maps, true).unwrap();
+    for tier in [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift] {
+        let mut buf = XdpBuf::new(&[0u8; 20]);
+        assert_eq!(
+            prog.run(tier, &maps, &mut buf, 0, None).unwrap().retcode,
+            xdp::PASS
+        );
+    }
+    let got = lines.lock().unwrap().clone();
+    assert_eq!(
+        got.iter().filter(|l| l.as_str() == "n=42").count(),
+        3,
+        "{got:?}"
+    );
+}
+
+/// Time per run on each tier. Run with
+/// `cargo test --release --lib ext::tests::tier_timings -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing report, not a check"]
+fn tier_timings() {
+    let p = udp_packet([10, 0, 0, 1], [10, 0, 0, 2], 64, 53, b"hello");
+    for (name, obj) in [
+        ("xdp_fw", XDP_FW),
+        ("xdp_route", XDP_ROUTE),
+        ("ubpf_filter", UBPF_FILTER),
+    ] {
+        for tier in [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift] {
+            let ext = Extension::load(
+                name,
+                obj,
+                &LoadOptions {
+                    tier: Some(tier),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let mut buf = XdpBuf::new(&p);
+            let n = 200_000;
+            let t0 = std::time::Instant::now();
+            for _ in 0..n {
+                buf.data_mut()[22] = 64;
+                let _ = ext.run(&mut buf, 1, Some(0)).unwrap();
+            }
+            let ns = t0.elapsed().as_nanos() / n;
+            println!(
+                "{name:12} {:12} {ns:5} ns/run ({} insns)",
+                tier.name(),
+                ext.insn_count()
+            );
+        }
+    }
+}

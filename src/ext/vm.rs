@@ -83,6 +83,22 @@ pub trait PacketMem {
     fn frame(&mut self) -> (&mut [u8], usize, usize);
     /// Moves the packet's bounds (after `adjust_head`/`adjust_tail`).
     fn set_data(&mut self, start: usize, end: usize);
+    /// Replaces the contents with `frame`, with the buffer's full headroom (used when the
+    /// packet has less than [`CTX_RESERVE`] bytes of headroom left).
+    fn reset(&mut self, frame: &[u8]);
+}
+
+impl PacketMem for crate::packet::buf::PacketBuf {
+    fn frame(&mut self) -> (&mut [u8], usize, usize) {
+        self.raw_parts_mut()
+    }
+    fn set_data(&mut self, start: usize, end: usize) {
+        self.set_bounds(start, end)
+            .expect("bounds inside the buffer, checked by the helpers");
+    }
+    fn reset(&mut self, frame: &[u8]) {
+        self.load(frame);
+    }
 }
 
 /// A simple packet buffer with XDP-style headroom and tailroom.
@@ -128,6 +144,9 @@ impl PacketMem for XdpBuf {
     fn set_data(&mut self, start: usize, end: usize) {
         self.start = start;
         self.end = end;
+    }
+    fn reset(&mut self, frame: &[u8]) {
+        *self = XdpBuf::new(frame);
     }
 }
 
@@ -773,6 +792,12 @@ impl Program {
             self.map_region,
             "run with the map set the program was prepared with"
         );
+        let (_, start, end) = pkt.frame();
+        if start < CTX_RESERVE && end >= start {
+            let (buf, start, end) = pkt.frame();
+            let frame = buf[start..end.min(buf.len())].to_vec();
+            pkt.reset(&frame);
+        }
         let (buf, start, end) = pkt.frame();
         if start < CTX_RESERVE || end < start || end > buf.len() {
             return Err(ExtError::Vm {
