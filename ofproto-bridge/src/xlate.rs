@@ -161,6 +161,88 @@ pub fn translate(
     ctx.finish()
 }
 
+/// What [`revalidate`] concluded about a cached translation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revalidation {
+    /// The tables still give the same actions, mask, rules and filters: keep the entry.
+    Unchanged,
+    /// The tables now give this translation instead (update or replace the entry; if the
+    /// mask changed, the entry must be reinstalled under the new mask).
+    Changed(Xlation),
+    /// The translation now consults filters the entry did not record: delete the entry (the
+    /// next packet makes an upcall and runs the filters on real packet bytes).
+    Invalid,
+}
+
+/// Re-translates the flow key `flow` of a cached entry whose translation was `cached`,
+/// without learning and answering filters with the results the entry recorded (so that no
+/// stateful filter runs during revalidation). `hooks` supplies extension indexes and write
+/// sets; its `filter` is never called.
+pub fn revalidate(
+    bridge: &mut Bridge,
+    flow: &Flow,
+    cached: &Xlation,
+    now_ns: u64,
+    hooks: &mut dyn XlateHooks,
+) -> Revalidation {
+    let mut replay = ReplayFilters {
+        inner: hooks,
+        answers: &cached.filters,
+        next: 0,
+        diverged: false,
+    };
+    let params = XlateParams {
+        now_ns,
+        may_learn: false,
+    };
+    let x = translate(bridge, flow, params, &mut replay);
+    if replay.diverged {
+        Revalidation::Invalid
+    } else if x.actions == cached.actions
+        && x.mask == cached.mask
+        && x.rules == cached.rules
+        && x.filters == cached.filters
+    {
+        Revalidation::Unchanged
+    } else {
+        Revalidation::Changed(x)
+    }
+}
+
+/// Hooks that answer filters from a recorded list, in order, and delegate the rest.
+pub struct ReplayFilters<'a> {
+    /// Hooks for everything but filter results.
+    pub inner: &'a mut dyn XlateHooks,
+    /// Recorded `(ext_index, result)` answers.
+    pub answers: &'a [(u32, bool)],
+    /// Index of the next answer.
+    pub next: usize,
+    /// Set when a filter was asked that the recording does not have at that position.
+    pub diverged: bool,
+}
+
+impl XlateHooks for ReplayFilters<'_> {
+    fn filter(&mut self, name: &str) -> Option<(u32, bool)> {
+        let want = self.inner.ext_index(name);
+        match self.answers.get(self.next) {
+            Some(&(idx, ok)) if Some(idx) == want => {
+                self.next += 1;
+                Some((idx, ok))
+            }
+            _ => {
+                self.diverged = true;
+                want.map(|idx| (idx, false))
+            }
+        }
+    }
+    fn ext_index(&self, name: &str) -> Option<u32> {
+        self.inner.ext_index(name)
+    }
+    fn bpf_write_set(&mut self, ext_index: u32, flow: &Flow, wc: &mut Flow) -> Option<Flow> {
+        self.inner.bpf_write_set(ext_index, flow, wc)
+    }
+}
+
 /// A speculative continuation past an extension action.
 #[derive(Clone, Copy, Debug)]
 struct Speculation {
@@ -1535,6 +1617,55 @@ mod tests {
         assert_eq!(
             translate(&mut b, &ipv4(1), p, &mut hooks(vec![], None)).actions,
             vec![OdpAction::Drop(DropReason::ExtAborted)]
+        );
+    }
+
+    #[test]
+    fn revalidation_follows_table_changes_and_replays_filters() {
+        let mut b = bridge(&[1, 2, 3]);
+        let mut r = rule(0, 10, &[(Field::InPort, 1)], vec![out(2)]);
+        r.r#match.bpf_filters = vec!["fw".into()];
+        b.add_flow(r, 0);
+        b.add_flow(rule(0, 5, &[], vec![out(3)]), 0);
+        let mut h = hooks(vec![("fw", true), ("other", true)], None);
+        let f = ipv4(1);
+        let x = translate(&mut b, &f, XlateParams::default(), &mut h);
+        assert_eq!(x.actions, vec![OdpAction::Output(2)]);
+        // Extension indexes as `hooks` gives them; filters must come from the recording.
+        struct Idx;
+        impl XlateHooks for Idx {
+            fn filter(&mut self, _: &str) -> Option<(u32, bool)> {
+                panic!("revalidation must not run filters")
+            }
+            fn ext_index(&self, name: &str) -> Option<u32> {
+                match name {
+                    "fw" => Some(100),
+                    "other" => Some(101),
+                    _ => None,
+                }
+            }
+        }
+        assert_eq!(
+            revalidate(&mut b, &f, &x, 0, &mut Idx),
+            Revalidation::Unchanged
+        );
+        b.modify_flows(
+            &RuleSelector::loose(Some(0), Match::catchall()),
+            &[out(3)],
+            None,
+            false,
+        );
+        let Revalidation::Changed(y) = revalidate(&mut b, &f, &x, 0, &mut Idx) else {
+            panic!("actions changed")
+        };
+        assert_eq!(y.actions, vec![OdpAction::Output(3)]);
+        // A new higher-priority rule with another filter: the recording cannot answer it.
+        let mut r = rule(0, 20, &[], vec![out(2)]);
+        r.r#match.bpf_filters = vec!["other".into()];
+        b.add_flow(r, 0);
+        assert_eq!(
+            revalidate(&mut b, &f, &x, 0, &mut Idx),
+            Revalidation::Invalid
         );
     }
 
