@@ -1,0 +1,3 @@
+# expect: accept
+r0 = 2
+exit

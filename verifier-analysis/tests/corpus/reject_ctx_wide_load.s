@@ -1,0 +1,3 @@
+# expect: reject BadCtxAccess
+r0 = *(u64 *)(r1 + 0)
+exit

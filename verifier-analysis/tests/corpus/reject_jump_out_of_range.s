@@ -1,0 +1,4 @@
+# expect: reject JumpOutOfRange
+r0 = 0
+goto +5
+exit

@@ -1,0 +1,4 @@
+# expect: reject PointerLeak
+*(u32 *)(r10 - 8) = r1
+r0 = 0
+exit

@@ -1,0 +1,4 @@
+# expect: reject PointerArithmetic
+r1 *= 2
+r0 = 0
+exit

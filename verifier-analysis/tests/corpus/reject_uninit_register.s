@@ -1,0 +1,3 @@
+# expect: reject UninitRegister
+r0 = r5
+exit
