@@ -17,6 +17,7 @@ pub mod builder;
 pub mod checksum;
 pub mod ethernet;
 mod extract;
+pub mod fieldmap;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
