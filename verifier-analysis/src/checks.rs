@@ -82,10 +82,11 @@ pub fn packet_bytes(st: &State, p: &Pointer, off: i64, size: i64) -> R<(i64, i64
     }
     let ok = o + size <= p.range || hi <= st.min_len;
     if !ok {
+        // The proven prefix of the packet, in bytes from its start.
         let limit = if p.fixed() {
             st.min_len.max(p.range)
         } else {
-            p.range.max(0)
+            st.min_len.max(p.var.smin.max(0) + p.range)
         };
         let hint = if p.fixed() {
             " (compare the pointer against data_end first)".to_string()
