@@ -152,17 +152,15 @@ pub fn write_impact(frame: &[u8], layout: &Layout, start: usize, end: usize) -> 
             a.region(l3, l3 + 8, R);
         }
         ethertype::IPV4 | ethertype::IPV6 => ip_impact(&mut a, frame, layout, l3),
-        ethertype::ARP | ethertype::RARP => {
-            if frame.len() >= l3 + arp::PACKET_LEN {
-                a.region(l3, l3 + 6, R);
-                let valid = arp::Packet::new_unchecked(&frame[l3..]).is_ethernet_ipv4();
-                if valid {
-                    a.region(l3 + 6, l3 + 8, F(&[ArpOp]));
-                    a.region(l3 + 8, l3 + 14, F(&[ArpSha]));
-                    a.region(l3 + 14, l3 + 18, F(&[ArpSpa]));
-                    a.region(l3 + 18, l3 + 24, F(&[ArpTha]));
-                    a.region(l3 + 24, l3 + 28, F(&[ArpTpa]));
-                }
+        ethertype::ARP | ethertype::RARP if frame.len() >= l3 + arp::PACKET_LEN => {
+            a.region(l3, l3 + 6, R);
+            let valid = arp::Packet::new_unchecked(&frame[l3..]).is_ethernet_ipv4();
+            if valid {
+                a.region(l3 + 6, l3 + 8, F(&[ArpOp]));
+                a.region(l3 + 8, l3 + 14, F(&[ArpSha]));
+                a.region(l3 + 14, l3 + 18, F(&[ArpSpa]));
+                a.region(l3 + 18, l3 + 24, F(&[ArpTha]));
+                a.region(l3 + 24, l3 + 28, F(&[ArpTpa]));
             }
         }
         _ => {}
@@ -176,8 +174,7 @@ fn ip_impact(a: &mut Acc, frame: &[u8], layout: &Layout, l3: usize) {
         a.region(l3, frame.len(), R);
         return;
     };
-    let l3_end;
-    if layout.dl_type == ethertype::IPV4 {
+    let l3_end = if layout.dl_type == ethertype::IPV4 {
         a.region(l3, l3 + 1, R);
         a.region(l3 + 1, l3 + 2, F(&[IpDscp, IpEcn]));
         a.region(l3 + 2, l3 + 4, R);
@@ -186,7 +183,7 @@ fn ip_impact(a: &mut Acc, frame: &[u8], layout: &Layout, l3: usize) {
         a.region(l3 + 9, l3 + 10, R);
         a.region(l3 + 12, l3 + 16, F(&[Ipv4Src]));
         a.region(l3 + 16, l3 + 20, F(&[Ipv4Dst]));
-        l3_end = l3 + super::get16(frame, l3 + 2) as usize;
+        l3 + super::get16(frame, l3 + 2) as usize
     } else {
         a.region(l3, l3 + 1, F(&[IpDscp]));
         a.region(l3 + 1, l3 + 2, F(&[IpDscp, IpEcn, Ipv6Label]));
@@ -197,8 +194,8 @@ fn ip_impact(a: &mut Acc, frame: &[u8], layout: &Layout, l3: usize) {
         a.region(l3 + 24, l3 + 40, F(&[Ipv6Dst]));
         // Extension headers.
         a.region(l3 + 40, l4, R);
-        l3_end = l3 + 40 + super::get16(frame, l3 + 4) as usize;
-    }
+        l3 + 40 + super::get16(frame, l3 + 4) as usize
+    };
     if layout.nw_frag & FRAG_LATER != 0 {
         return;
     }
