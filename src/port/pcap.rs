@@ -728,4 +728,31 @@ mod tests {
         assert_eq!(n, 1000);
         assert_eq!(r.packets_read(), 1000);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        /// Damaged captures (legacy and pcapng) yield packets or an error, never a panic or a hang.
+        #[test]
+        fn damaged_captures_never_panic(ng in proptest::prelude::any::<bool>(),
+                                        flips in proptest::collection::vec((0usize..2000, proptest::prelude::any::<u8>()), 0..6),
+                                        cut in proptest::option::of(0usize..2000)) {
+            let mut b = if ng { pcapng(1, Some(9), &frames()) } else { written(Precision::Nano) };
+            for (at, x) in flips {
+                let at = at % b.len();
+                b[at] ^= x;
+            }
+            if let Some(c) = cut {
+                b.truncate(c % (b.len() + 1));
+            }
+            if let Ok(mut r) = PcapReader::from_reader(Cursor::new(b), "fuzz") {
+                let mut buf = PacketBuf::new();
+                for _ in 0..1000 {
+                    match r.next_into(&mut buf) {
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
 }
