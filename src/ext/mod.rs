@@ -21,6 +21,7 @@
 pub mod btf;
 pub mod helpers;
 pub mod insn;
+pub mod kernel;
 pub mod maps;
 pub mod object;
 pub mod registry;
