@@ -19,6 +19,7 @@
 
 use crate::action::{Action, PortNo};
 use crate::mac_learning::{Learned, MacLearning};
+use crate::odp::DropReason;
 use crate::rule::Rule;
 use crate::table::{FlowTables, RemovedReason, RuleId, RuleMeta, RuleRef, RuleSelector};
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,8 @@ pub struct FrozenState {
     /// Whether an earlier pass already output the packet (then a pass that outputs nothing
     /// does not count a drop).
     pub output_seen: bool,
+    /// The most recent drop reason met before freezing (reported if no pass outputs).
+    pub drop_reason: Option<DropReason>,
 }
 
 /// The OpenFlow bridge. See the module documentation.
@@ -380,6 +383,7 @@ mod tests {
             metadata: 7,
             recirc_depth: 1,
             output_seen: false,
+            drop_reason: None,
         };
         let a = b.freeze(s.clone());
         assert_ne!(a, 0);

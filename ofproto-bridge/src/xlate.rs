@@ -28,6 +28,8 @@
 //! that the datapath can count `rx = tx + drops`. Only extension runs precede such a `Drop`
 //! (an extension may itself transmit or drop the packet). A translation error (too deep)
 //! discards every action and drops with that reason. A controller upcall counts as output.
+//! A `bpf(NAME)` naming no loaded extension stops the pipeline as if the extension had
+//! aborted (reason `ExtAborted`); what was output before stays output.
 //!
 //! # Extensions and recirculation
 //!
@@ -75,7 +77,7 @@ pub trait XlateHooks {
     fn filter(&mut self, name: &str) -> Option<(u32, bool)>;
 
     /// The registry index of extension `name`, or `None` if none is loaded (a `bpf(NAME)`
-    /// action then drops the packet with [`DropReason::ExtAborted`]).
+    /// action then stops the pipeline, with [`DropReason::ExtAborted`] if nothing was output).
     fn ext_index(&self, name: &str) -> Option<u32>;
 
     /// The bits of the flow key that extension `ext_index` may write when run on this packet
@@ -290,6 +292,8 @@ struct Ctx<'a> {
     output_seen: bool,
     drop_reason: Option<DropReason>,
     error: Option<DropReason>,
+    /// Set when the pipeline stops for good (an unknown extension), keeping what was emitted.
+    halted: bool,
     /// Frames collected while unwinding to a recirculation.
     freezing: Option<Vec<FrozenFrame>>,
     bpf_count: u32,
@@ -330,6 +334,7 @@ impl<'a> Ctx<'a> {
             output_seen: false,
             drop_reason: None,
             error: None,
+            halted: false,
             freezing: None,
             bpf_count: 0,
             force_recirc_at: redo_of.map(|s| s.ordinal),
@@ -339,7 +344,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn stopped(&self) -> bool {
-        self.error.is_some() || self.freezing.is_some() || self.spec.is_some_and(|s| s.aborted)
+        self.error.is_some()
+            || self.halted
+            || self.freezing.is_some()
+            || self.spec.is_some_and(|s| s.aborted)
     }
 
     fn note_drop(&mut self, reason: DropReason) {
@@ -363,6 +371,7 @@ impl<'a> Ctx<'a> {
         }
         self.recirc_depth = state.recirc_depth;
         self.output_seen = state.output_seen;
+        self.drop_reason = state.drop_reason;
         self.flow.metadata = state.metadata;
         for (i, frame) in state.frames.iter().enumerate() {
             self.flow.in_port = frame.in_port;
@@ -394,6 +403,7 @@ impl<'a> Ctx<'a> {
             metadata: self.flow.metadata,
             recirc_depth: self.recirc_depth + 1,
             output_seen: self.output_seen,
+            drop_reason: self.drop_reason,
         };
         let id = self.bridge.freeze(state);
         self.actions.push(OdpAction::Recirc(id));
@@ -889,7 +899,10 @@ impl<'a> Ctx<'a> {
 
     fn bpf(&mut self, name: &str) {
         let Some(ext) = self.hooks.ext_index(name) else {
-            self.error = Some(DropReason::ExtAborted);
+            // As if the extension had aborted: the pipeline stops here (what was already
+            // output stays output, exactly as when a loaded extension aborts at run time).
+            self.note_drop(DropReason::ExtAborted);
+            self.halted = true;
             return;
         };
         self.bpf_count += 1;
