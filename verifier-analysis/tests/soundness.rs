@@ -597,3 +597,46 @@ proptest! {
         }
     }
 }
+
+/// A longer run of the random-instruction property (`FUZZ_CASES`, default 200000):
+/// `cargo test -p verifier-analysis --release --test soundness -- --ignored`.
+#[test]
+#[ignore = "long fuzzing run; run explicitly"]
+fn fuzz_random_instructions_long() {
+    let cases = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    let strat = (
+        proptest::collection::vec(raw_insn(), 1..60),
+        any::<bool>(),
+        proptest::collection::vec(packet(), 2),
+    );
+    let accepted = AtomicUsize::new(0);
+    runner
+        .run(&strat, |(mut insns, xdp, pkts)| {
+            let n = insns.len();
+            insns[n - 1] = Insn::new(0x95, 0, 0, 0, 0);
+            let abi = if xdp { Abi::Xdp } else { Abi::Ubpf };
+            let maps = maps();
+            let prog = Program::new(insns.clone(), abi, maps.clone());
+            let a = analyze(&prog, &Platform::for_abi(abi));
+            if a.verdict == Verdict::Accept {
+                accepted.fetch_add(1, Ordering::Relaxed);
+                for pkt in &pkts {
+                    let r = run(&insns, abi, &maps, pkt);
+                    prop_assert!(r.is_ok(), "accepted program faulted: {:?}", r);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    println!(
+        "{} of {cases} random programs accepted",
+        accepted.into_inner()
+    );
+}
