@@ -50,6 +50,12 @@
 //!   that no filter runs twice (the bits the abandoned continuation consulted stay in the
 //!   mask: they are what made it fail);
 //! - *continue* (policy `NeverUnsafe`, or an empty write set).
+//!
+//! Filters read packet bytes, and translation sees the packet as it arrived. So when a
+//! lookup needs a filter after the actions have changed the packet (a header write, pending
+//! or emitted, a VLAN push or pop, an extension run), translation recirculates first and the
+//! action that led to the lookup runs again on the re-parsed packet. (Policy `NeverUnsafe`
+//! skips this too: its filters see the packet as it arrived.)
 
 use crate::action::{
     Action, PortNo, MAX_TABLE_ID, OFPP_ALL, OFPP_ANY, OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT,
@@ -292,6 +298,12 @@ struct Ctx<'a> {
     output_seen: bool,
     drop_reason: Option<DropReason>,
     error: Option<DropReason>,
+    /// Whether the packet's bytes differ from the ones translation started with (header
+    /// writes emitted or pending, VLAN pushes or pops, extension runs).
+    packet_changed: bool,
+    /// Set with `freezing` when the action being executed must itself run again after the
+    /// recirculation (a lookup that needs a filter on the changed packet).
+    refreeze_current: bool,
     /// Set when the pipeline stops for good (an unknown extension), keeping what was emitted.
     halted: bool,
     /// Frames collected while unwinding to a recirculation.
@@ -335,6 +347,8 @@ impl<'a> Ctx<'a> {
             drop_reason: None,
             error: None,
             halted: false,
+            packet_changed: false,
+            refreeze_current: false,
             freezing: None,
             bpf_count: 0,
             force_recirc_at: redo_of.map(|s| s.ordinal),
@@ -395,6 +409,8 @@ impl<'a> Ctx<'a> {
             // Nothing follows the extension: no need to look at the rewritten packet.
             return;
         }
+        // The re-parsed packet must carry every change made so far.
+        self.commit();
         // The continuation carries the metadata and each level's ingress port.
         self.wc.metadata = !0;
         self.wc.in_port = !0;
@@ -492,11 +508,28 @@ impl<'a> Ctx<'a> {
             let replay = &self.replay;
             let pos = &mut self.replay_pos;
             let spec = &mut self.spec;
+            // A filter reads packet bytes, and translation runs on the packet as it arrived:
+            // once actions have changed it, the filter must wait for a recirculation.
+            let check_stale = self.bridge.reclassify() != Reclassify::NeverUnsafe;
+            let (changed, pending) = (self.packet_changed, !self.dirty.is_zero());
+            let (flow, base, dirty) = (&self.flow, &self.base, &self.dirty);
+            let mut read_dirty = false;
+            let mut stale = || {
+                // Pending writes matter only where they change a value; that comparison
+                // reads the written bits.
+                read_dirty |= !changed && pending;
+                changed || (pending && !flow.masked(dirty).eq(&base.masked(dirty)))
+            };
+            let mut recirc_first = false;
             let mut filter = |r: &Rule| -> bool {
                 for name in &r.r#match.bpf_filters {
                     if let Some(s) = spec.as_mut() {
                         // The filter would read the packet as the extension left it.
                         s.aborted = true;
+                        return false;
+                    }
+                    if check_stale && stale() {
+                        recirc_first = true;
                         return false;
                     }
                     let answer = if *pos < replay.len() {
@@ -518,10 +551,21 @@ impl<'a> Ctx<'a> {
                 }
                 true
             };
-            self.bridge
+            let found = self
+                .bridge
                 .tables()
                 .lookup(table, &self.flow, &mut self.wc, &mut filter)
-                .map(|e| (RuleRef { table, id: e.id }, e.rule.clone()))
+                .map(|e| (RuleRef { table, id: e.id }, e.rule.clone()));
+            if read_dirty {
+                self.wc.or_assign(&self.dirty);
+            }
+            if recirc_first {
+                // Freeze so that the action that led here runs again after the packet, with
+                // every change applied, has been re-parsed.
+                self.freezing = Some(Vec::new());
+                self.refreeze_current = true;
+            }
+            found
         };
         if self.stopped() {
             return;
@@ -592,10 +636,15 @@ impl<'a> Ctx<'a> {
                 Action::Bpf(name) => self.bpf(name),
             }
             if let Some(frames) = self.freezing.as_mut() {
+                let from = if std::mem::take(&mut self.refreeze_current) {
+                    i
+                } else {
+                    i + 1
+                };
                 frames.push(FrozenFrame {
                     table: self.table,
                     in_port: self.flow.in_port,
-                    actions: acts[i + 1..].to_vec(),
+                    actions: acts[from..].to_vec(),
                 });
                 return;
             }
@@ -768,6 +817,7 @@ impl<'a> Ctx<'a> {
         // Tags shift between the key's slots: every slot's bits now matter.
         self.unwildcard_vlans();
         self.commit();
+        self.packet_changed = true;
         self.actions.push(OdpAction::PushVlan {
             tpid,
             tci: tci & !VLAN_CFI,
@@ -788,6 +838,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         self.commit();
+        self.packet_changed = true;
         self.actions.push(OdpAction::PopVlan);
         for f in [&mut self.flow, &mut self.base] {
             f.vlans[0] = f.vlans[1];
@@ -879,6 +930,7 @@ impl<'a> Ctx<'a> {
             let new = field.get(&self.flow) & m;
             let old = field.get(&self.base) & m;
             if new != old {
+                self.packet_changed = true;
                 self.actions.push(OdpAction::SetMasked {
                     field,
                     value: new,
@@ -913,6 +965,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         self.commit();
+        self.packet_changed = true;
         self.actions.push(OdpAction::Bpf(ext));
         match self.after_bpf(ext) {
             AfterBpf::Recirculate => self.freezing = Some(Vec::new()),
@@ -1680,6 +1733,84 @@ mod tests {
             revalidate(&mut b, &f, &x, 0, &mut Idx),
             Revalidation::Invalid
         );
+    }
+
+    #[test]
+    fn filters_after_a_rewrite_wait_for_a_recirculation() {
+        let mut b = bridge(&[1, 2, 3]);
+        b.add_flow(
+            rule(
+                0,
+                5,
+                &[],
+                vec![
+                    Action::SetField {
+                        field: Field::EthDst,
+                        value: 7,
+                        mask: 0xffff_ffff_ffff,
+                    },
+                    Action::Resubmit {
+                        in_port: Some(2),
+                        table: Some(1),
+                    },
+                    out(3),
+                ],
+            ),
+            0,
+        );
+        let mut r = rule(1, 5, &[], vec![out(1)]);
+        r.r#match.bpf_filters = vec!["fw".into()];
+        b.add_flow(r, 0);
+        let p = XlateParams::default();
+        let mut h = hooks(vec![("fw", true)], None);
+        let x = translate(&mut b, &ipv4(1), p, &mut h);
+        let id = x.recirc.expect("recirculates before the filter");
+        assert_eq!(
+            x.actions,
+            vec![
+                OdpAction::SetMasked {
+                    field: Field::EthDst,
+                    value: 7,
+                    mask: 0xffff_ffff_ffff
+                },
+                OdpAction::Recirc(id)
+            ]
+        );
+        assert!(
+            h.runs.is_empty(),
+            "the filter did not run on the stale packet"
+        );
+        let state = b.frozen(id).unwrap();
+        assert_eq!(
+            state.frames[0].actions[0],
+            Action::Resubmit {
+                in_port: Some(2),
+                table: Some(1)
+            }
+        );
+        assert_eq!(state.frames[0].in_port, 1);
+        let y = translate(
+            &mut b,
+            &Flow {
+                recirc_id: id,
+                ..ipv4(1)
+            },
+            p,
+            &mut h,
+        );
+        assert_eq!(y.actions, vec![OdpAction::Output(1), OdpAction::Output(3)]);
+        assert_eq!(h.runs, vec!["fw"]);
+        // Unchanged packet: the filter runs in the first pass.
+        let x = translate(
+            &mut b,
+            &Flow {
+                dl_dst: [0, 0, 0, 0, 0, 7],
+                ..ipv4(1)
+            },
+            p,
+            &mut h,
+        );
+        assert_eq!(x.actions, vec![OdpAction::Output(1), OdpAction::Output(3)]);
     }
 
     #[test]

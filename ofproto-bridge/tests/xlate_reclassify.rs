@@ -9,13 +9,15 @@
 
 mod xlate_common;
 
+use ofproto_bridge::action::Action;
 use ofproto_bridge::action::{PortNo, OFPP_CONTROLLER};
 use ofproto_bridge::bridge::{Bridge, Reclassify};
 use ofproto_bridge::flow::{Flow, Vlan, VLAN_CFI};
 use ofproto_bridge::odp::{DropReason, OdpAction};
+use ofproto_bridge::rule::{Match, Rule};
 use ofproto_bridge::xlate::{translate, XlateHooks, XlateParams};
 use proptest::prelude::*;
-use xlate_common::{arb_bridge, arb_flow, ext_effect, write_set};
+use xlate_common::{arb_action, arb_bridge, arb_flow, ext_effect, write_set};
 
 /// Hooks for the packet in its current state: stateless filters decided by its key.
 struct PacketHooks {
@@ -115,7 +117,26 @@ proptest! {
     fn verifier_policy_forwards_like_always(
         b in arb_bridge(),
         packets in prop::collection::vec(arb_flow(), 1..8),
+        front in prop::option::weighted(0.7, (
+            prop::collection::vec(arb_action(), 0..2),
+            prop::sample::select(vec!["ext1", "ext2", "ext2", "ext3"]),
+            prop::collection::vec(arb_action(), 1..4),
+        )),
     ) {
+        let mut b = b;
+        if let Some((before, ext, after)) = front {
+            // A rule above every generated one that runs an extension in the middle of its
+            // actions, so that most packets exercise the decision after it.
+            let mut actions = before;
+            actions.retain(|a| !matches!(a, Action::GotoTable(_)));
+            actions.push(Action::Bpf(ext.to_string()));
+            actions.extend(after);
+            if let Some(i) = actions.iter().position(|a| matches!(a, Action::GotoTable(_))) {
+                actions.truncate(i + 1);
+            }
+            let r = Rule { table: 0, priority: 100, cookie: 0, idle_timeout: 0, hard_timeout: 0, r#match: Match::catchall(), actions };
+            b.add_flow(r, 0);
+        }
         let mut always = b.clone();
         always.set_reclassify(Reclassify::Always);
         let mut verifier = b;
@@ -142,9 +163,7 @@ proptest! {
 /// a rewritten packet by a stale lookup.
 #[test]
 fn policies_differ_where_they_should() {
-    use ofproto_bridge::action::Action;
     use ofproto_bridge::field::Field;
-    use ofproto_bridge::rule::{Match, Rule};
     let mut b = Bridge::new();
     for p in 1..=3 {
         b.add_port(p, true);
