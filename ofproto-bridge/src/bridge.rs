@@ -20,11 +20,23 @@
 use crate::action::{Action, PortNo};
 use crate::mac_learning::{Learned, MacLearning};
 use crate::odp::DropReason;
+use crate::ofctl::{FlowMod, FlowModCommand, TABLE_ALL};
 use crate::rule::Rule;
 use crate::table::{FlowTables, RemovedReason, RuleId, RuleMeta, RuleRef, RuleSelector};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// Why a flow-table modification was refused (OpenFlow's flow-mod failed errors).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum FlowModError {
+    /// An add named table 255 (`OFPTT_ALL`), which holds no rules.
+    #[error("cannot add a rule to table 255 (all tables)")]
+    BadTable,
+    /// `check_overlap` was given and a rule of the same priority in the table overlaps.
+    #[error("the rule overlaps {0:?}, which has the same priority (check_overlap)")]
+    Overlap(RuleRef),
+}
 
 /// One bridge port as translation sees it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -237,6 +249,74 @@ impl Bridge {
         self.tables.credit(id, packets, bytes, now_ns)
     }
 
+    /// Applies one flow-table modification as parsed from ovs-ofctl syntax
+    /// ([`crate::ofctl::parse_flows_file`]) at `now_ns`; returns the rules added, modified or
+    /// deleted (for an add, the new rule first, then the replaced one if any).
+    pub fn apply_flow_mod(
+        &mut self,
+        fm: &FlowMod,
+        now_ns: u64,
+    ) -> Result<Vec<RuleRef>, FlowModError> {
+        let table = (fm.rule.table != TABLE_ALL).then_some(fm.rule.table);
+        let select = || RuleSelector {
+            table,
+            r#match: fm.rule.r#match.clone(),
+            strict_priority: None,
+            cookie: fm.cookie,
+            cookie_mask: fm.cookie_mask,
+            out_port: fm.out_port,
+        };
+        let strict = || RuleSelector {
+            strict_priority: Some(fm.rule.priority),
+            ..select()
+        };
+        match fm.command {
+            FlowModCommand::Add => {
+                if table.is_none() {
+                    return Err(FlowModError::BadTable);
+                }
+                if fm.flags.check_overlap {
+                    let m = &fm.rule.r#match;
+                    let t = self.tables.table(fm.rule.table);
+                    if let Some(e) = t.iter().find(|e| {
+                        e.rule.priority == fm.rule.priority
+                            && e.rule.r#match != *m
+                            && overlaps(&e.rule.r#match, m)
+                    }) {
+                        return Err(FlowModError::Overlap(RuleRef {
+                            table: fm.rule.table,
+                            id: e.id,
+                        }));
+                    }
+                }
+                let (new, old) = self
+                    .add_flow(fm.rule.clone(), now_ns)
+                    .ok_or(FlowModError::BadTable)?;
+                Ok(std::iter::once(new).chain(old).collect())
+            }
+            FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
+                let sel = if fm.command == FlowModCommand::Modify {
+                    select()
+                } else {
+                    strict()
+                };
+                Ok(self.modify_flows(&sel, &fm.rule.actions, fm.new_cookie, fm.flags.reset_counts))
+            }
+            FlowModCommand::Delete | FlowModCommand::DeleteStrict => {
+                let sel = if fm.command == FlowModCommand::Delete {
+                    select()
+                } else {
+                    strict()
+                };
+                Ok(self
+                    .delete_flows(&sel)
+                    .into_iter()
+                    .map(|(r, _, _)| r)
+                    .collect())
+            }
+        }
+    }
+
     // ---- MAC learning ----
 
     /// The MAC learning table.
@@ -296,6 +376,12 @@ impl Bridge {
         let by_id = &self.frozen_by_id;
         self.frozen_ids.retain(|_, id| by_id.contains_key(id));
     }
+}
+
+/// Whether some packet matches both `a` and `b` (their header parts; filters aside).
+pub fn overlaps(a: &crate::rule::Match, b: &crate::rule::Match) -> bool {
+    let both = a.mask.masked(&b.mask);
+    a.flow.masked(&both) == b.flow.masked(&both)
 }
 
 #[cfg(test)]
@@ -368,6 +454,71 @@ mod tests {
             b.mac_learning().len(),
             0,
             "addresses on a removed port are forgotten"
+        );
+    }
+
+    #[test]
+    fn flow_mods_apply_with_openflow_semantics() {
+        use crate::field::Field;
+        let mut b = Bridge::new();
+        let mut r = drop_rule();
+        r.idle_timeout = 0;
+        Field::InPort.set(&mut r.r#match.flow, 1);
+        Field::InPort.set(&mut r.r#match.mask, 0xffff_ffff);
+        let added = b
+            .apply_flow_mod(&FlowMod::new(FlowModCommand::Add, r.clone()), 0)
+            .unwrap();
+        assert_eq!(added.len(), 1);
+        // check_overlap: a catch-all at the same priority overlaps; at another, it does not.
+        let mut fm = FlowMod::new(FlowModCommand::Add, drop_rule());
+        fm.flags.check_overlap = true;
+        assert_eq!(
+            b.apply_flow_mod(&fm, 0),
+            Err(FlowModError::Overlap(added[0]))
+        );
+        fm.rule.priority = 2;
+        assert!(b.apply_flow_mod(&fm, 0).is_ok());
+        // Replacing add returns the old rule second.
+        let again = b
+            .apply_flow_mod(&FlowMod::new(FlowModCommand::Add, r.clone()), 0)
+            .unwrap();
+        assert_eq!(again[1], added[0]);
+        // mod-flows with table 255 and a catch-all match modifies both.
+        let mut m = r.clone();
+        m.table = TABLE_ALL;
+        m.r#match = Match::catchall();
+        m.actions = vec![Action::Normal];
+        assert_eq!(
+            b.apply_flow_mod(&FlowMod::new(FlowModCommand::Modify, m.clone()), 0)
+                .unwrap()
+                .len(),
+            2
+        );
+        // del-flows --strict needs the exact match and priority.
+        m.priority = 1;
+        assert!(b
+            .apply_flow_mod(&FlowMod::new(FlowModCommand::DeleteStrict, m.clone()), 0)
+            .unwrap()
+            .is_empty());
+        m.priority = 2;
+        assert_eq!(
+            b.apply_flow_mod(&FlowMod::new(FlowModCommand::DeleteStrict, m.clone()), 0)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            b.apply_flow_mod(&FlowMod::new(FlowModCommand::Delete, m), 0)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(b.tables().is_empty());
+        let mut bad = r;
+        bad.table = TABLE_ALL;
+        assert_eq!(
+            b.apply_flow_mod(&FlowMod::new(FlowModCommand::Add, bad), 0),
+            Err(FlowModError::BadTable)
         );
     }
 
