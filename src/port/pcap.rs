@@ -10,7 +10,7 @@ use super::{Batch, Port, PortError};
 use crate::packet::PacketBuf;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{Linktype, PcapBlockOwned, PcapError};
+use pcap_parser::{LegacyPcapReader, Linktype, PcapBlockOwned, PcapError, PcapNGReader};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -57,9 +57,30 @@ struct State {
     last_ts: u64,
 }
 
+/// The byte stream a reader parses.
+type Source = Box<dyn Read + Send>;
+
+/// First four bytes of a pcapng file (the section header block type).
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// The format-specific streaming parser (kept concrete so the reader is `Send`).
+enum Inner {
+    Legacy(LegacyPcapReader<Source>),
+    Ng(PcapNGReader<Source>),
+}
+
+impl Inner {
+    fn it(&mut self) -> &mut dyn PcapReaderIterator {
+        match self {
+            Inner::Legacy(r) => r,
+            Inner::Ng(r) => r,
+        }
+    }
+}
+
 /// Reads a legacy pcap or pcapng capture of Ethernet frames.
 pub struct PcapReader {
-    inner: Box<dyn PcapReaderIterator>,
+    inner: Inner,
     st: State,
     window: usize,
 }
@@ -166,11 +187,31 @@ impl PcapReader {
 
     /// Reads a capture from any byte stream; `name` is used in error messages.
     pub fn from_reader(
-        r: impl Read + 'static,
+        mut r: impl Read + Send + 'static,
         name: impl Into<PathBuf>,
     ) -> Result<PcapReader, PortError> {
         let path = name.into();
-        let inner = match pcap_parser::create_reader(READ_WINDOW, r) {
+        // Read the beginning (the parser's first read must hold the whole file header), look
+        // at the magic number, then hand the stream, prefix included, to the parser.
+        let mut prefix = vec![0u8; READ_WINDOW / 2];
+        let mut got = 0;
+        while got < prefix.len() {
+            match r.read(&mut prefix[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(PortError::Io { path, source }),
+            }
+        }
+        prefix.truncate(got);
+        let is_ng = prefix.starts_with(&PCAPNG_MAGIC);
+        let src: Source = Box::new(std::io::Cursor::new(prefix).chain(r));
+        let inner = if is_ng {
+            PcapNGReader::new(READ_WINDOW, src).map(Inner::Ng)
+        } else {
+            LegacyPcapReader::new(READ_WINDOW, src).map(Inner::Legacy)
+        };
+        let inner = match inner {
             Ok(i) => i,
             Err(PcapError::ReadError) => {
                 return Err(PortError::Io {
@@ -199,7 +240,7 @@ impl PcapReader {
     /// Processes leading non-packet blocks so header errors surface at open time.
     fn prime(&mut self) -> Result<(), PortError> {
         loop {
-            let (off, is_data) = match self.inner.next() {
+            let (off, is_data) = match self.inner.it().next() {
                 Ok((off, block)) => {
                     let is_data = matches!(
                         block,
@@ -218,7 +259,7 @@ impl PcapReader {
             if is_data {
                 return Ok(());
             }
-            self.inner.consume(off);
+            self.inner.it().consume(off);
         }
     }
 
@@ -230,7 +271,7 @@ impl PcapReader {
     /// Reads the next frame into `buf`; returns its timestamp (ns), or `None` at the end.
     pub fn next_into(&mut self, buf: &mut PacketBuf) -> Result<Option<u64>, PortError> {
         loop {
-            let (off, out) = match self.inner.next() {
+            let (off, out) = match self.inner.it().next() {
                 Ok((off, block)) => (off, handle(&mut self.st, block, buf)),
                 Err(PcapError::Eof) => return Ok(None),
                 Err(PcapError::Incomplete(_)) => {
@@ -242,7 +283,7 @@ impl PcapReader {
                         return Err(self.malformed("record larger than 16 MiB".into()));
                     }
                     self.window *= 2;
-                    self.inner.grow(self.window);
+                    self.inner.it().grow(self.window);
                     self.refill()?;
                     continue;
                 }
@@ -257,7 +298,7 @@ impl PcapReader {
                     return Err(self.malformed(reason));
                 }
             };
-            self.inner.consume(off);
+            self.inner.it().consume(off);
             if let Some(ts) = out? {
                 self.st.packets += 1;
                 self.st.last_ts = ts;
@@ -268,7 +309,7 @@ impl PcapReader {
 
     fn refill(&mut self) -> Result<(), PortError> {
         let path = self.st.path.clone();
-        self.inner.refill().map_err(|_| PortError::Io {
+        self.inner.it().refill().map_err(|_| PortError::Io {
             path,
             source: std::io::Error::other("read failed"),
         })
@@ -517,6 +558,13 @@ mod tests {
             w.write(&f, ts).unwrap();
         }
         w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn reader_is_send() {
+        fn send<T: Send>() {}
+        send::<PcapReader>();
+        send::<PcapPort>();
     }
 
     #[test]
