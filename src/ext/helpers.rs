@@ -528,26 +528,27 @@ fn csum_diff(from: u64, from_size: u64, to: u64, to_size: u64, seed: u64) -> u64
         {
             return neg(errno::EINVAL);
         }
-        let mut words = Vec::with_capacity((diff_size / 4) as usize);
+        let mut words = [0u32; 128];
+        let mut n = 0;
         if from_size > 0 {
             let Some(f) = s.bytes(from, from_size, "from") else {
                 return neg(errno::EINVAL);
             };
-            words.extend(
-                f.chunks_exact(4)
-                    .map(|c| !u32::from_le_bytes(c.try_into().expect("4"))),
-            );
+            for c in f.chunks_exact(4) {
+                words[n] = !u32::from_le_bytes(c.try_into().expect("4"));
+                n += 1;
+            }
         }
         if to_size > 0 {
             let Some(t) = s.bytes(to, to_size, "to") else {
                 return neg(errno::EINVAL);
             };
-            words.extend(
-                t.chunks_exact(4)
-                    .map(|c| u32::from_le_bytes(c.try_into().expect("4"))),
-            );
+            for c in t.chunks_exact(4) {
+                words[n] = u32::from_le_bytes(c.try_into().expect("4"));
+                n += 1;
+            }
         }
-        u64::from(csum_partial(&words, seed as u32))
+        u64::from(csum_partial(&words[..n], seed as u32))
     })
     .unwrap_or(neg(errno::EINVAL))
 }

@@ -291,25 +291,30 @@ impl Drop for MapRegion {
     }
 }
 
+/// Hash tables of map indexes: a fast hash with a per-process random seed (keys come from
+/// packets, so the seed keeps collisions from being chosen by senders, as the kernel's
+/// seeded jhash does).
+type KeyMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The key index of a map.
 enum Index {
     /// Arrays need none.
     Array,
     /// Hash maps: key to slot.
     Hash {
-        slots: HashMap<Box<[u8]>, u32>,
+        slots: KeyMap<Box<[u8]>, u32>,
         free: VecDeque<u32>,
     },
     /// LRU hash maps: key to (slot, last use), and use order.
     Lru {
-        slots: HashMap<Box<[u8]>, (u32, u64)>,
+        slots: KeyMap<Box<[u8]>, (u32, u64)>,
         order: BTreeMap<u64, Box<[u8]>>,
         free: VecDeque<u32>,
         tick: u64,
     },
     /// LPM tries: (prefix length, masked data) to slot, and a count per prefix length.
     Lpm {
-        slots: HashMap<(u32, Box<[u8]>), u32>,
+        slots: KeyMap<(u32, Box<[u8]>), u32>,
         lens: BTreeMap<u32, usize>,
         free: VecDeque<u32>,
     },
@@ -386,17 +391,17 @@ impl Map {
         let index = match spec.kind {
             MapKind::Array | MapKind::PerWorkerArray => Index::Array,
             MapKind::Hash | MapKind::PerWorkerHash => Index::Hash {
-                slots: HashMap::new(),
+                slots: KeyMap::default(),
                 free: all,
             },
             MapKind::LruHash | MapKind::LruPerWorkerHash => Index::Lru {
-                slots: HashMap::new(),
+                slots: KeyMap::default(),
                 order: BTreeMap::new(),
                 free: all,
                 tick: 0,
             },
             MapKind::LpmTrie => Index::Lpm {
-                slots: HashMap::new(),
+                slots: KeyMap::default(),
                 lens: BTreeMap::new(),
                 free: all,
             },
