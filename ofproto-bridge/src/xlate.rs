@@ -176,7 +176,7 @@ pub enum Revalidation {
     Unchanged,
     /// The tables now give this translation instead (update or replace the entry; if the
     /// mask changed, the entry must be reinstalled under the new mask).
-    Changed(Xlation),
+    Changed(Box<Xlation>),
     /// The translation now consults filters the entry did not record: delete the entry (the
     /// next packet makes an upcall and runs the filters on real packet bytes).
     Invalid,
@@ -213,7 +213,7 @@ pub fn revalidate(
     {
         Revalidation::Unchanged
     } else {
-        Revalidation::Changed(x)
+        Revalidation::Changed(Box::new(x))
     }
 }
 
