@@ -8,6 +8,8 @@
 
 /// Bytes kept free in front of a freshly loaded frame (the kernel's `XDP_PACKET_HEADROOM`).
 pub const HEADROOM: usize = 256;
+/// Bytes guaranteed free after a freshly loaded frame (room for `bpf_xdp_adjust_tail`).
+pub const TAILROOM: usize = 256;
 /// Tailroom reserved by [`PacketBuf::new`] beyond a standard 1518-byte frame.
 const DEFAULT_CAPACITY: usize = HEADROOM + 2048;
 
@@ -72,17 +74,18 @@ impl PacketBuf {
 
     /// A buffer holding a copy of `frame`.
     pub fn from_slice(frame: &[u8]) -> PacketBuf {
-        let mut b = Self::with_capacity(frame.len().max(DEFAULT_CAPACITY - HEADROOM));
+        let mut b = Self::with_capacity((frame.len() + TAILROOM).max(DEFAULT_CAPACITY - HEADROOM));
         b.load(frame);
         b
     }
 
-    /// Replaces the contents with a copy of `frame`, restoring the full headroom. Allocates
-    /// only if `frame` is longer than any frame this buffer held before.
+    /// Replaces the contents with a copy of `frame`, restoring the full headroom and at least
+    /// [`TAILROOM`] bytes of tailroom. Allocates only if `frame` is longer than any frame this
+    /// buffer held before.
     pub fn load(&mut self, frame: &[u8]) {
         let need = HEADROOM + frame.len();
-        if self.buf.len() < need {
-            self.buf.resize(need, 0);
+        if self.buf.len() < need + TAILROOM {
+            self.buf.resize(need + TAILROOM, 0);
         }
         self.start = HEADROOM;
         self.end = need;
@@ -255,5 +258,8 @@ mod tests {
         assert_eq!(b.data().as_ptr(), p);
         assert_eq!(b.len(), 60);
         assert_eq!(b.headroom(), HEADROOM);
+        b.load(&[2u8; 5000]);
+        assert!(b.tailroom() >= TAILROOM);
+        assert_eq!(PacketBuf::from_slice(&[0; 9000]).tailroom(), TAILROOM);
     }
 }

@@ -27,7 +27,7 @@ pub mod sctp;
 pub mod tcp;
 pub mod udp;
 
-pub use buf::{BufError, PacketBuf, HEADROOM};
+pub use buf::{BufError, PacketBuf, HEADROOM, TAILROOM};
 pub use extract::{extract, Layout, OFS_ABSENT};
 
 /// Why a header could not be viewed or parsed. Cheap to copy; never allocates.
