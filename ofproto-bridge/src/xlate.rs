@@ -29,7 +29,9 @@
 //! (an extension may itself transmit or drop the packet). A translation error (too deep)
 //! discards every action and drops with that reason. A controller upcall counts as output.
 //! A `bpf(NAME)` naming no loaded extension stops the pipeline as if the extension had
-//! aborted (reason `ExtAborted`); what was output before stays output.
+//! aborted (reason `ExtAborted`); what was output before stays output. A recirculated pass of
+//! a packet that an earlier pass already output ends without a `Drop` (its actions may then
+//! be empty): the packet was counted as transmitted.
 //!
 //! # Extensions and recirculation
 //!
