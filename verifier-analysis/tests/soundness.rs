@@ -640,3 +640,53 @@ fn fuzz_random_instructions_long() {
         accepted.into_inner()
     );
 }
+
+proptest! {
+    #![proptest_config(Config { cases: 1500, ..Config::default() })]
+
+    /// Generated programs with a few instructions replaced at random: mutants stay close to
+    /// real programs, so many are accepted, and every accepted one must still be safe and
+    /// keep its writes inside the predicted set.
+    #[test]
+    fn mutated_programs_are_sound(
+        (k, mut blocks) in (34u8..72, proptest::collection::vec(block(), 1..10)),
+        xdp in any::<bool>(),
+        mutations in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..4, -4i32..5, raw_insn()), 1..4),
+        pkts in proptest::collection::vec(packet(), 6),
+    ) {
+        let abi = if xdp { Abi::Xdp } else { Abi::Ubpf };
+        blocks.insert(0, Block::Check { k, form: 0 });
+        let src = render(abi, &blocks);
+        let mut insns = assemble(&src).unwrap();
+        for (at, kind, delta, raw) in &mutations {
+            let i = at.index(insns.len());
+            let x = &mut insns[i];
+            match kind {
+                // Nudge an offset or an immediate: off-by-a-few bounds and constants.
+                0 => x.off = x.off.wrapping_add(*delta as i16),
+                1 => x.imm = x.imm.wrapping_add(*delta),
+                // Another comparison, or another access size.
+                2 if matches!(x.code & 7, 5 | 6) && !matches!(x.code >> 4, 0 | 8 | 9) => {
+                    const OPS: [u8; 11] = [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13];
+                    x.code = (x.code & 0x0f) | (OPS[delta.rem_euclid(11) as usize] << 4);
+                }
+                2 if matches!(x.code & 7, 1 | 2 | 3) => x.code = (x.code & !0x18) | ((delta.rem_euclid(4) as u8) << 3),
+                _ => *x = *raw,
+            }
+        }
+        let maps = maps();
+        let prog = Program::new(insns.clone(), abi, maps.clone());
+        let a = analyze(&prog, &Platform::for_abi(abi));
+        if a.verdict == Verdict::Accept {
+            for pkt in &pkts {
+                let r = run(&insns, abi, &maps, pkt);
+                prop_assert!(r.is_ok(), "accepted mutant faulted: {:?}\n{}", r,
+                    verifier_analysis::report::disassemble(&prog).iter().map(|l| format!("{}: {}", l.insn, l.text)).collect::<Vec<_>>().join("\n"));
+                let (_, out) = r.unwrap();
+                for (i, (x, y)) in pkt.iter().zip(&out).enumerate() {
+                    prop_assert!(x == y || a.packet_writes.contains(i as u32), "byte {} changed outside {:?}", i, a.packet_writes);
+                }
+            }
+        }
+    }
+}
