@@ -670,7 +670,7 @@ proptest! {
                     const OPS: [u8; 11] = [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13];
                     x.code = (x.code & 0x0f) | (OPS[delta.rem_euclid(11) as usize] << 4);
                 }
-                2 if matches!(x.code & 7, 1 | 2 | 3) => x.code = (x.code & !0x18) | ((delta.rem_euclid(4) as u8) << 3),
+                2 if matches!(x.code & 7, 1..=3) => x.code = (x.code & !0x18) | ((delta.rem_euclid(4) as u8) << 3),
                 _ => *x = *raw,
             }
         }
