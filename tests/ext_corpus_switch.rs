@@ -76,7 +76,10 @@ fn tiers() -> Vec<ExecTier> {
 fn every_case_gives_the_expected_verdict_output_and_maps_in_the_switch() {
     let mut failures = Vec::new();
     let mut runs = 0;
-    for case in ext_cases::xdp_cases() {
+    for case in ext_cases::xdp_cases()
+        .into_iter()
+        .chain(ext_cases::ubpf_cases())
+    {
         for tier in tiers() {
             let ext = match load(&case) {
                 Ok(e) => e,

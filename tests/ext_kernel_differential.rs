@@ -1,6 +1,6 @@
 //! Kernel-oracle differential: every XDP extension, with the same map preloads, runs the same
 //! packets in the kernel (`BPF_PROG_TEST_RUN` through `bpfswitch::ext::kernel`) and in the
-//! switch's runtime (interpreter and JIT), and must give the same return code and output
+//! switch's runtime (interpreter, JIT and cranelift), and must give the same return code and output
 //! bytes on each packet, and the same map contents at the end.
 //!
 //! The packets are each case's own steps followed by seeded mutations of them (bytes flipped
@@ -179,7 +179,7 @@ fn kernel_and_switch_agree_on_every_xdp_extension() {
     let mut failures = Vec::new();
     let mut cases = 0;
     for (n, case) in ext_cases::xdp_cases().iter().enumerate() {
-        for tier in [ExecTier::Interpreter, ExecTier::Jit] {
+        for tier in [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift] {
             cases += 1;
             failures.extend(
                 differential(case, tier, 0xd1ff_0000 + n as u64)

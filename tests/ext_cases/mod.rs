@@ -986,6 +986,25 @@ fn rate_limiter() -> Vec<ExtCase> {
     ));
     out.push(c);
 
+    // A burst of 5 is 5 * 10^9 nanotokens, more than 32 bits hold: every comparison of the
+    // bucket must be a 64-bit one.
+    let mut c = case("rate_limiter", "extensions/rate_limiter.o", "rate_limiter");
+    c.preload
+        .push(entry("rl_config", u32le(0), rl_config(0, 5)));
+    for _ in 0..5 {
+        c.steps.push(step(
+            "burst of 5 (nanotokens beyond 32 bits)",
+            from(9),
+            XDP_PASS,
+            Output::Unchanged,
+        ));
+    }
+    c.steps
+        .push(step("sixth packet", from(9), XDP_DROP, Output::Unchanged));
+    c.map_checks
+        .push(check("rl_buckets", vec![10, 0, 0, 9], Some(u64le(0))));
+    out.push(c);
+
     // 10^8 packets/s refills one token every 10 ns: a burst of one never runs dry between
     // two runs.
     let mut c = case("rate_limiter", "extensions/rate_limiter.o", "rate_limiter");
@@ -1471,6 +1490,122 @@ fn bench_filter() -> Vec<ExtCase> {
     ));
     passes_non_ipv4(&mut c, 0);
     vec![c]
+}
+
+/// oko_blocklist (uBPF/Oko ABI): 1 for a listed IPv4 source, with its counter bumped.
+fn oko_blocklist() -> Vec<ExtCase> {
+    let mut c = case(
+        "oko_blocklist",
+        "extensions/ubpf/oko_blocklist.o",
+        "oko_blocklist",
+    );
+    let bad = [198, 51, 100, 1];
+    c.preload.push(entry("blocklist", bad.to_vec(), u64le(10)));
+    let from = |src: [u8; 4]| {
+        Ip4 {
+            src,
+            ..bench_frame(1)
+        }
+        .frame()
+    };
+    c.steps
+        .push(step("listed source", from(bad), 1, Output::Unchanged));
+    c.steps.push(step(
+        "other source",
+        from([198, 51, 100, 2]),
+        0,
+        Output::Unchanged,
+    ));
+    c.steps
+        .push(step("listed source again", from(bad), 1, Output::Unchanged));
+    c.steps.push(step(
+        "listed address as destination",
+        Ip4 {
+            dst: bad,
+            ..bench_frame(1)
+        }
+        .frame(),
+        0,
+        Output::Unchanged,
+    ));
+    let mut opts = Ip4 {
+        src: bad,
+        ..bench_frame(1)
+    };
+    opts.options = vec![1, 1, 1, 0];
+    c.steps.push(step(
+        "IPv4 with options is not parsed",
+        opts.frame(),
+        0,
+        Output::Unchanged,
+    ));
+    let mut short = from(bad);
+    short.truncate(33);
+    c.steps.push(step(
+        "frame too short for the IPv4 header",
+        short,
+        0,
+        Output::Unchanged,
+    ));
+    passes_non_ipv4(&mut c, 0);
+    c.map_checks
+        .push(check("blocklist", bad.to_vec(), Some(u64le(12))));
+    c.map_checks
+        .push(check("blocklist", vec![198, 51, 100, 2], None));
+    vec![c]
+}
+
+/// oko_heavy_hitter (uBPF/Oko ABI): 1 once a source has sent more than the threshold.
+fn oko_heavy_hitter() -> Vec<ExtCase> {
+    let from = |a: u8| {
+        Ip4 {
+            src: [10, 9, 0, a],
+            ..bench_frame(1)
+        }
+        .frame()
+    };
+    let mut c = case(
+        "oko_heavy_hitter",
+        "extensions/ubpf/oko_heavy_hitter.o",
+        "oko_heavy_hitter",
+    );
+    c.preload.push(entry("hh_config", u32le(0), u64le(3)));
+    for _ in 0..3 {
+        c.steps
+            .push(step("up to the threshold", from(1), 0, Output::Unchanged));
+    }
+    c.steps
+        .push(step("over the threshold", from(1), 1, Output::Unchanged));
+    c.steps
+        .push(step("still over", from(1), 1, Output::Unchanged));
+    c.steps
+        .push(step("another source", from(2), 0, Output::Unchanged));
+    passes_non_ipv4(&mut c, 0);
+    c.map_checks
+        .push(check("hh_sources", vec![10, 9, 0, 1], Some(u64le(5))));
+    c.map_checks
+        .push(check("hh_sources", vec![10, 9, 0, 2], Some(u64le(1))));
+    let mut out = vec![c];
+
+    let mut c = case(
+        "oko_heavy_hitter",
+        "extensions/ubpf/oko_heavy_hitter.o",
+        "oko_heavy_hitter",
+    );
+    for _ in 0..100 {
+        c.steps
+            .push(step("default threshold 100", from(7), 0, Output::Unchanged));
+    }
+    c.steps
+        .push(step("101st packet", from(7), 1, Output::Unchanged));
+    out.push(c);
+    out
+}
+
+/// Every case of the uBPF/Oko programs in `extensions/ubpf/` (the switch only: the kernel
+/// cannot run them).
+pub fn ubpf_cases() -> Vec<ExtCase> {
+    [oko_blocklist(), oko_heavy_hitter()].concat()
 }
 
 /// Every case of every XDP program in `extensions/`.
