@@ -17,6 +17,25 @@
 //! assert_eq!(a.verdict, Verdict::Accept);
 //! assert!(a.packet_writes.is_empty());
 //! ```
+//!
+//! # Using the results
+//!
+//! * **Loader**: build a [`Program`] from the linked instructions, the map descriptions
+//!   ([`platform::MapDescr`]) and, for each relocated `ld_imm64`, [`Program::with_map_ref`].
+//!   After an accept, rewrite each [`CtxAccess`] (a load of `struct xdp_md` at `offset`) into
+//!   the runtime layout of [`platform::XDP_CTX_FIELDS`].
+//! * **Translation**: [`Analysis::packet_writes`] says which bytes an action may change;
+//!   [`AccessSet::intersects`] against a flow field's byte range decides whether the field
+//!   may change. `Unbounded`, or [`Analysis::may_resize`], means anything may change.
+//! * **Filter caching**: when [`Analysis::stateful`] is false the result depends only on the
+//!   bytes in [`Analysis::packet_reads`], the packet length and the contents of the maps in
+//!   [`Analysis::maps_used`] (which the control plane may update).
+//! * **Rejected programs** have both sets `Unbounded`, so a caller that ignores the verdict
+//!   still stays conservative.
+//!
+//! **Runtime obligations** (not checked here): helpers bound their own memory accesses where
+//! the prototype gives no size (`l3/l4_csum_replace` offsets, Oko `printf` format strings),
+//! and `trace_printk`/`printf` never dereference their value arguments.
 pub mod asm;
 pub mod cfg;
 pub mod checks;
@@ -78,6 +97,13 @@ impl Program {
             maps,
             map_refs: BTreeMap::new(),
         }
+    }
+
+    /// Records that the `ld_imm64` at `insn` refers to map `map` (`value_offset`: a pointer
+    /// that many bytes into the map's value, for globals), overriding its encoding.
+    pub fn with_map_ref(mut self, insn: usize, map: usize, value_offset: Option<u32>) -> Program {
+        self.map_refs.insert(insn, MapRef { map, value_offset });
+        self
     }
 
     /// A program from its little-endian bytes.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::insn::{decode_all, disasm, Instr, Names};
-use crate::platform::{xdp_ctx_field, MapType, Platform};
+use crate::platform::{xdp_ctx_field, Abi, MapType, Platform};
 use crate::{AccessSet, Analysis, ByteRange, Program, Verdict};
 
 /// A named packet field at a fixed offset.
@@ -373,10 +373,22 @@ pub fn render_text(prog: &Program, analysis: &Analysis) -> String {
         let _ = writeln!(out, "context accesses: {}", ctx.join(", "));
     }
     if let Some((lo, hi)) = r.return_range {
-        if lo == hi {
-            let _ = writeln!(out, "returns: {lo}");
+        let names = if prog.abi == Abi::Xdp && hi <= 4 {
+            const XDP: [&str; 5] = [
+                "XDP_ABORTED",
+                "XDP_DROP",
+                "XDP_PASS",
+                "XDP_TX",
+                "XDP_REDIRECT",
+            ];
+            format!(" ({})", XDP[lo as usize..=hi as usize].join(", "))
         } else {
-            let _ = writeln!(out, "returns: {lo}..={hi}");
+            String::new()
+        };
+        if lo == hi {
+            let _ = writeln!(out, "returns: {lo}{names}");
+        } else {
+            let _ = writeln!(out, "returns: {lo}..={hi}{names}");
         }
     }
     out
