@@ -13,9 +13,26 @@ fn frames() -> Vec<Vec<u8>> {
     (0..64u32)
         .map(|i| {
             if i % 2 == 0 {
-                builder::udp4_frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 0x0a00_0000 + i, 0x0a01_0001, 1024 + i as u16, 53, &[0; 18])
+                builder::udp4_frame(
+                    [2, 0, 0, 0, 0, 1],
+                    [2, 0, 0, 0, 0, 2],
+                    0x0a00_0000 + i,
+                    0x0a01_0001,
+                    1024 + i as u16,
+                    53,
+                    &[0; 18],
+                )
             } else {
-                builder::tcp4_frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 0x0a00_0000 + i, 0x0a01_0001, 1024 + i as u16, 80, 0x10, &[0; 6])
+                builder::tcp4_frame(
+                    [2, 0, 0, 0, 0, 1],
+                    [2, 0, 0, 0, 0, 2],
+                    0x0a00_0000 + i,
+                    0x0a01_0001,
+                    1024 + i as u16,
+                    80,
+                    0x10,
+                    &[0; 6],
+                )
             }
         })
         .collect()
@@ -35,12 +52,29 @@ fn fast_path_throughput() {
     let extract_ns = t.elapsed().as_nanos() as f64 / n as f64;
 
     let mut bufs: Vec<PacketBuf> = frames.iter().map(|f| PacketBuf::from_slice(f)).collect();
-    let layouts: Vec<_> = bufs.iter().map(|b| extract(b.data(), 1, &mut flow)).collect();
+    let layouts: Vec<_> = bufs
+        .iter()
+        .map(|b| extract(b.data(), 1, &mut flow))
+        .collect();
     let t = Instant::now();
     for i in 0..n {
         let k = i % bufs.len();
-        set_masked(&mut bufs[k], &layouts[k], Field::Ipv4Src, i as u128, u32::MAX as u128).unwrap();
-        set_masked(&mut bufs[k], &layouts[k], Field::NwTtl, (i & 0xff) as u128, 0xff).unwrap();
+        set_masked(
+            &mut bufs[k],
+            &layouts[k],
+            Field::Ipv4Src,
+            i as u128,
+            u32::MAX as u128,
+        )
+        .unwrap();
+        set_masked(
+            &mut bufs[k],
+            &layouts[k],
+            Field::NwTtl,
+            (i & 0xff) as u128,
+            0xff,
+        )
+        .unwrap();
     }
     let set_ns = t.elapsed().as_nanos() as f64 / n as f64 / 2.0;
 
@@ -52,5 +86,8 @@ fn fast_path_throughput() {
     }
     let vlan_ns = t.elapsed().as_nanos() as f64 / n as f64;
     println!("extract: {extract_ns:.1} ns/packet; set_masked: {set_ns:.1} ns/field; push+pop vlan: {vlan_ns:.1} ns");
-    assert!(extract_ns < 1000.0, "extract is unreasonably slow: {extract_ns} ns");
+    assert!(
+        extract_ns < 1000.0,
+        "extract is unreasonably slow: {extract_ns} ns"
+    );
 }
