@@ -2,7 +2,7 @@
 //! read and write. **Architecture invariant:** no I/O and no dependency on the switch.
 //!
 //! The modules follow PREVAIL's split: [`insn`] decodes and disassembles, [`platform`] holds
-//! the ABIs and helper prototypes as data, [`cfg`] builds functions and a weak topological
+//! the ABIs and helper prototypes as data, [`cfg`](mod@cfg) builds functions and a weak topological
 //! order, [`domain`] defines the abstract values, [`transfer`] and [`checks`] give each
 //! instruction its meaning and its safety conditions, [`fixpoint`] runs the forward analysis,
 //! and [`report`] presents the result. One run of [`analyze`] yields the verdict and the
