@@ -72,7 +72,7 @@
 //! Rules are shared as `Arc<Rule>` so that translation can keep a rule's actions while it
 //! mutates other parts of the bridge.
 
-use crate::flow::{Flow, Vlan};
+use crate::flow::{hash_add, hash_finish, Flow, Vlan, FLOW_WORDS};
 use crate::rule::{Match, Rule};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -158,10 +158,59 @@ struct Bucket {
     entries: Vec<Entry>,
 }
 
+/// A mask as the list of its non-zero words, so that hashing and comparing under it skip
+/// the words it ignores (most masks use a few of the key's 16 words).
+#[derive(Clone, Copy, Debug)]
+struct SparseMask {
+    idx: [u8; FLOW_WORDS],
+    bits: [u64; FLOW_WORDS],
+    n: usize,
+}
+
+impl SparseMask {
+    fn new(mask: &Flow) -> SparseMask {
+        let mut m = SparseMask {
+            idx: [0; FLOW_WORDS],
+            bits: [0; FLOW_WORDS],
+            n: 0,
+        };
+        for (i, w) in mask.words().iter().enumerate() {
+            if *w != 0 {
+                m.idx[m.n] = i as u8;
+                m.bits[m.n] = *w;
+                m.n += 1;
+            }
+        }
+        m
+    }
+
+    /// Hash of `flow` under the mask (equal masked keys hash equal).
+    #[inline]
+    fn hash(&self, flow: &Flow) -> u64 {
+        let w = flow.words();
+        let mut h = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..self.n {
+            h = hash_add(h, w[self.idx[i] as usize] & self.bits[i]);
+        }
+        hash_finish(h)
+    }
+
+    /// Whether `flow` under the mask equals `key` (already masked).
+    #[inline]
+    fn matches(&self, flow: &Flow, key: &Flow) -> bool {
+        let (w, k) = (flow.words(), key.words());
+        (0..self.n).all(|i| {
+            let j = self.idx[i] as usize;
+            w[j] & self.bits[i] == k[j]
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Stage {
     /// Subtable mask restricted to this stage and every earlier one.
     mask: Flow,
+    sparse: SparseMask,
     /// Hash of each rule key under `mask` -> number of rules with that hash.
     hashes: HashMapId<u32>,
 }
@@ -169,6 +218,7 @@ struct Stage {
 #[derive(Clone, Debug)]
 struct Subtable {
     mask: Flow,
+    sparse: SparseMask,
     /// Checks before the final probe (stages with no bits of `mask` are left out).
     stages: Vec<Stage>,
     buckets: HashMapId<Vec<Bucket>>,
@@ -194,11 +244,13 @@ impl Subtable {
             cum.or_assign(&part);
             stages.push(Stage {
                 mask: cum,
+                sparse: SparseMask::new(&cum),
                 hashes: HashMapId::default(),
             });
         }
         Subtable {
             mask,
+            sparse: SparseMask::new(&mask),
             stages,
             buckets: HashMapId::default(),
             ranks: BTreeSet::new(),
@@ -211,13 +263,10 @@ impl Subtable {
 
     fn insert(&mut self, key: Flow, entry: Entry) {
         for s in &mut self.stages {
-            *s.hashes.entry(key.hash_masked(&s.mask, 0)).or_insert(0) += 1;
+            *s.hashes.entry(s.sparse.hash(&key)).or_insert(0) += 1;
         }
         self.ranks.insert(entry.rank);
-        let list = self
-            .buckets
-            .entry(key.hash_masked(&self.mask, 0))
-            .or_default();
+        let list = self.buckets.entry(self.sparse.hash(&key)).or_default();
         let bucket = match list.iter_mut().position(|b| b.key == key) {
             Some(i) => &mut list[i],
             None => {
@@ -237,7 +286,7 @@ impl Subtable {
     }
 
     fn remove(&mut self, key: &Flow, id: RuleId) -> Option<Entry> {
-        let h = key.hash_masked(&self.mask, 0);
+        let h = self.sparse.hash(key);
         let list = self.buckets.get_mut(&h)?;
         let bi = list.iter().position(|b| b.key == *key)?;
         let ei = list[bi].entries.iter().position(|e| e.id == id)?;
@@ -249,7 +298,7 @@ impl Subtable {
             }
         }
         for s in &mut self.stages {
-            let sh = key.hash_masked(&s.mask, 0);
+            let sh = s.sparse.hash(&key);
             if let Some(n) = s.hashes.get_mut(&sh) {
                 *n -= 1;
                 if *n == 0 {
@@ -263,7 +312,7 @@ impl Subtable {
 
     fn bucket(&self, key: &Flow) -> Option<&Bucket> {
         self.buckets
-            .get(&key.hash_masked(&self.mask, 0))?
+            .get(&self.sparse.hash(key))?
             .iter()
             .find(|b| b.key == *key)
     }
@@ -283,16 +332,6 @@ pub struct Classifier {
     subtables: Vec<Subtable>,
     index: HashMap<RuleId, Location>,
     next_seq: u64,
-}
-
-/// Whether `flow` under `mask` equals `key` (which is already masked).
-#[inline]
-fn masked_eq(flow: &Flow, mask: &Flow, key: &Flow) -> bool {
-    flow.words()
-        .iter()
-        .zip(mask.words())
-        .zip(key.words())
-        .all(|((f, m), k)| f & m == *k)
 }
 
 impl Classifier {
@@ -361,7 +400,7 @@ impl Classifier {
         let Some(st) = self.subtables.iter_mut().find(|s| s.mask == loc.mask) else {
             return false;
         };
-        let h = loc.key.hash_masked(&st.mask, 0);
+        let h = st.sparse.hash(&loc.key);
         let Some(list) = st.buckets.get_mut(&h) else {
             return false;
         };
@@ -434,16 +473,16 @@ impl Classifier {
                 }
             }
             for stage in &st.stages {
-                if !stage.hashes.contains_key(&flow.hash_masked(&stage.mask, 0)) {
+                if !stage.hashes.contains_key(&stage.sparse.hash(flow)) {
                     wc.or_assign(&stage.mask);
                     continue 'subtables;
                 }
             }
             wc.or_assign(&st.mask);
-            let Some(list) = st.buckets.get(&flow.hash_masked(&st.mask, 0)) else {
+            let Some(list) = st.buckets.get(&st.sparse.hash(flow)) else {
                 continue;
             };
-            let Some(bucket) = list.iter().find(|b| masked_eq(flow, &st.mask, &b.key)) else {
+            let Some(bucket) = list.iter().find(|b| st.sparse.matches(flow, &b.key)) else {
                 continue;
             };
             for e in &bucket.entries {
