@@ -203,6 +203,15 @@ impl Btf {
 
     /// Size in bytes of a type.
     pub fn size_of(&self, id: u32) -> Result<u32, ExtError> {
+        self.size_of_depth(id, 0)
+    }
+
+    fn size_of_depth(&self, id: u32, depth: u32) -> Result<u32, ExtError> {
+        if depth > 32 {
+            return Err(ExtError::Btf(format!(
+                "array nesting too deep at type id {id}"
+            )));
+        }
         let id = self.resolve(id)?;
         let t = self.ty(id)?;
         match t.kind {
@@ -216,7 +225,7 @@ impl Btf {
             kind::PTR => Ok(8),
             kind::ARRAY => {
                 let (elem, _, n) = t.array.expect("array info");
-                Ok(self.size_of(elem)?.saturating_mul(n))
+                Ok(self.size_of_depth(elem, depth + 1)?.saturating_mul(n))
             }
             k => Err(ExtError::Btf(format!(
                 "type id {id} of kind {k} has no size"

@@ -37,6 +37,8 @@ const EM_BPF: u16 = 247;
 const R_BPF_64_64: u32 = 1;
 /// `R_BPF_64_32`: relocation of a call immediate.
 const R_BPF_64_32: u32 = 10;
+/// Largest `.data`/`.rodata`/`.bss` section accepted.
+const MAX_DATA_SECTION: u64 = 16 << 20;
 /// Size of Oko's `struct ubpf_map_def` (five `u32`).
 pub const UBPF_MAP_DEF_SIZE: u64 = 20;
 
@@ -336,6 +338,15 @@ impl BpfObject {
             .symbols
             .iter()
             .filter(|s| s.is_func && s.section == Some(sec) && s.size > 0)
+            .filter(|s| {
+                // Functions must be whole instructions inside their section.
+                let slots = self.section(sec).map_or(0, |x| x.data.len() / INSN_SIZE) as u64;
+                s.address % INSN_SIZE as u64 == 0
+                    && s.size % INSN_SIZE as u64 == 0
+                    && s.address
+                        .checked_add(s.size)
+                        .is_some_and(|e| e / INSN_SIZE as u64 <= slots)
+            })
             .map(|s| {
                 (
                     FuncRef {
@@ -481,8 +492,8 @@ impl BpfObject {
                 if !legacy && s.size != UBPF_MAP_DEF_SIZE {
                     continue;
                 }
-                let at = s.address as usize;
-                if sec.data.len() < at + 16 {
+                let at = usize::try_from(s.address).unwrap_or(usize::MAX);
+                if at.checked_add(16).is_none_or(|e| sec.data.len() < e) {
                     return Err(ExtError::Elf(format!(
                         "map definition {} in {} is truncated",
                         s.name, sec.name
@@ -578,6 +589,12 @@ impl BpfObject {
             let Some(sec) = sec else { continue };
             if !is_data_section(&sec.name) || sec.size == 0 {
                 continue;
+            }
+            if sec.size > MAX_DATA_SECTION {
+                return Err(ExtError::Unsupported(format!(
+                    "section {} is {} bytes; data sections are limited to {MAX_DATA_SECTION}",
+                    sec.name, sec.size
+                )));
             }
             let is_bss = sec.name.starts_with(".bss");
             let mut initial = if is_bss {
@@ -775,7 +792,12 @@ impl BpfObject {
                 s.name
             ))
         })?;
-        let sec = self.section(sec_idx).expect("symbol section");
+        let sec = self.section(sec_idx).ok_or_else(|| {
+            ExtError::Elf(format!(
+                "{here}: symbol `{}` names a missing section",
+                s.name
+            ))
+        })?;
         let off = s.address.wrapping_add(i64::from(ins.imm) as u64);
         // A map definition at exactly this (section, offset).
         if let Some(i) = maps

@@ -895,3 +895,30 @@ fn tier_timings() {
         }
     }
 }
+
+mod mutated_objects {
+    //! Loading never panics on corrupted objects: each mutation of a real object either
+    //! loads (and then runs without faulting the process) or is refused with an error.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn load_never_panics(
+            which in 0usize..4,
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let mut obj = [XDP_FW, XDP_ROUTE, XDP_CALLS, UBPF_FILTER][which].to_vec();
+            for (at, b) in flips {
+                let i = at.index(obj.len());
+                obj[i] = b;
+            }
+            let opts = LoadOptions { allow_unverified: true, ..Default::default() };
+            if let Ok(ext) = Extension::load("m", &obj, &opts) {
+                let p = udp_packet([10, 0, 0, 1], [10, 0, 0, 2], 64, 53, b"x");
+                let _ = run_once(&ext, &p, 0);
+            }
+        }
+    }
+}

@@ -382,6 +382,9 @@ fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtErr
     while i < insns.len() {
         let ins = insns[i];
         let mode = ins.code & 0xe0;
+        if ins.dst > 10 || (ins.src > 10 && !ins.is_call()) {
+            return Err(refuse(i, format!("`{ins}`: no such register")));
+        }
         match ins.class() {
             op::LD if ins.is_ld_imm64() => {
                 if i + 1 >= insns.len() {
