@@ -298,7 +298,7 @@ impl Subtable {
             }
         }
         for s in &mut self.stages {
-            let sh = s.sparse.hash(&key);
+            let sh = s.sparse.hash(key);
             if let Some(n) = s.hashes.get_mut(&sh) {
                 *n -= 1;
                 if *n == 0 {
