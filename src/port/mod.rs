@@ -4,12 +4,14 @@
 //! one at a time. Implementations: pcap captures ([`pcap::PcapReader`] reads legacy pcap and
 //! pcapng, [`pcap::PcapWriter`] writes legacy pcap, [`pcap::PcapPort`] pairs them), an
 //! in-memory port ([`mem::MemPort`]) and a fault-injecting wrapper ([`fault::FaultyPort`]).
+//! [`merge::Merger`] interleaves several captures in timestamp order for replay.
 //!
 //! **Architecture invariant:** this module is the only part of the switch that touches files
 //! of packets; the datapath sees only [`Port`].
 
 pub mod fault;
 pub mod mem;
+pub mod merge;
 pub mod pcap;
 
 use crate::packet::PacketBuf;
