@@ -922,3 +922,34 @@ mod mutated_objects {
         }
     }
 }
+
+#[test]
+fn workers_share_an_extension_and_keep_per_worker_values() {
+    let ext = std::sync::Arc::new(
+        Extension::load("route", XDP_ROUTE, &LoadOptions { workers: 4, ..Default::default() }).unwrap(),
+    );
+    assert_eq!(ext.tier(), ExecTier::Jit);
+    ext.map_update_str("routes", "lpm:10.0.0.0/8", "u32:7").unwrap();
+    let p = udp_packet([1, 2, 3, 4], [10, 1, 2, 3], 64, 53, b"abc");
+    let threads: Vec<_> = (0..4usize)
+        .map(|w| {
+            let (ext, p) = (ext.clone(), p.clone());
+            std::thread::spawn(move || {
+                super::maps::set_current_worker(w);
+                for _ in 0..(1000 * (w + 1)) {
+                    let mut buf = XdpBuf::new(&p);
+                    assert_eq!(ext.run(&mut buf, 1, None).unwrap().redirect, Some(7));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // The per-worker byte counter has one value per worker, each counting its own runs.
+    let v = ext.map("bytes").unwrap().lookup(&[0; 4]).unwrap().unwrap();
+    let per: Vec<u64> = v.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+    let want: Vec<u64> = (1..=4u64).map(|k| 1000 * k * p.len() as u64).collect();
+    assert_eq!(per, want);
+    assert_eq!(ext.stats().runs, 10_000);
+}
