@@ -8,7 +8,9 @@
 //! point instead of widening. Loops are therefore unrolled, which is what makes "this loop
 //! terminates" a proven fact rather than an approximation: a loop whose back edge is still
 //! feasible after [`Limits::max_loop_iterations`] iterations is rejected as unbounded, as
-//! the kernel's verifier rejects loops it cannot walk to their exit. Points form a DAG, so
+//! the kernel's verifier rejects loops it cannot walk to their exit. A loop whose head state
+//! repeats exactly from one iteration to the next is rejected at once (it makes no progress
+//! the analysis can see, so no number of iterations would prove it terminates). Points form a DAG, so
 //! processing them in key order (calling context and WTO position, iteration-major) visits
 //! each point once, after all its predecessors.
 
@@ -36,7 +38,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_visits: 1_000_000,
-            max_loop_iterations: 8192,
+            max_loop_iterations: 1 << 15,
         }
     }
 }
@@ -176,9 +178,40 @@ pub fn run(prog: &Program, platform: &Platform, limits: &Limits) -> Analysis {
         },
     );
     let mut visits = 0usize;
+    let mut heads_seen: std::collections::HashMap<Vec<u64>, (u32, State)> =
+        std::collections::HashMap::new();
     while let Some((_, pt)) = work.pop_first() {
         visits += 1;
         let Point { pc, ctx, state } = pt;
+        // A loop head whose state repeats from one iteration to the next makes no progress:
+        // every later iteration would be the same, so the loop is not proven to terminate.
+        let top = ctx.len() - 1;
+        if let Some(&(_, it)) = ctx[top].iter().find(|(h, _)| *h == pc) {
+            let mut generic = ctx.clone();
+            for e in generic[top].iter_mut().filter(|(h, _)| *h == pc) {
+                e.1 = u32::MAX;
+            }
+            let k = key(&cfg, pc, &generic, &state);
+            if it > 0
+                && heads_seen
+                    .get(&k)
+                    .map(|(i, s)| *i + 1 == it && *s == state)
+                    .unwrap_or(false)
+            {
+                return reject(
+                    prog,
+                    pc,
+                    RejectReason::UnboundedLoop {
+                        head: pc,
+                        iterations: it,
+                    },
+                    env.acc,
+                    states,
+                    visits,
+                );
+            }
+            heads_seen.insert(k, (it, state.clone()));
+        }
         if visits > limits.max_visits {
             return reject(
                 prog,

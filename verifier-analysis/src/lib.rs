@@ -278,7 +278,7 @@ pub enum RejectReason {
         id: i32,
     },
     /// A loop that is not proven to terminate.
-    #[error("loop at instruction {head} is not proven to terminate within {iterations} iterations (unbounded loop)")]
+    #[error("loop at instruction {head} is not proven to terminate (unbounded loop; {iterations} iterations explored)")]
     UnboundedLoop {
         /// Loop head.
         head: usize,
