@@ -226,21 +226,13 @@ pub fn set_masked<B: AsMut<[u8]> + ?Sized>(
             if layout.n_vlans == 0 {
                 return Err(missing);
             }
-            // The flow key's CFI bit means "present": it is not written into the tag.
-            let (shift, m) = match field {
-                VlanTci => (0, mask & !(VLAN_CFI as u128)),
-                VlanVid => (0, mask & 0x0fff),
-                _ => (13, mask),
-            };
-            let m = if field == VlanTci && mask & VLAN_CFI as u128 != 0 {
-                m | VLAN_CFI as u128
-            } else {
-                m
-            };
-            let v = if field == VlanTci {
-                value & !(VLAN_CFI as u128)
-            } else {
-                value
+            // The flow key's CFI bit means "present"; in the tag that bit is DEI, which a
+            // whole-TCI write clears (as Open vSwitch's pop-then-push does).
+            let cfi = VLAN_CFI as u128;
+            let (shift, v, m) = match field {
+                VlanTci => (0, value & !cfi, mask),
+                VlanVid => (0, value, mask & 0x0fff),
+                _ => (13, value, mask),
             };
             write_bits(buf, 14, 2, shift, v, m, 0, &[])
         }
