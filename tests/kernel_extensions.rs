@@ -275,6 +275,11 @@ fn repeat_runs_report_a_duration() {
         r.duration
     );
     assert_eq!(r.data_out, frame);
+    let e = prog
+        .run(&frame[..13], &RunOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("13 bytes") && e.contains("at least 14"), "{e}");
 }
 
 #[test]

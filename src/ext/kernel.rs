@@ -31,6 +31,9 @@ use libbpf_rs::{
 /// `bpf_xdp_adjust_tail` may also grow the tail), used to size the output buffer.
 const DATA_OUT_SLACK: usize = 4096;
 
+/// Shortest packet `BPF_PROG_TEST_RUN` accepts for XDP (an Ethernet header).
+const MIN_PACKET_LEN: usize = 14;
+
 /// Size of `struct xdp_md`, the context given to the kernel with [`RunOptions::ingress_ifindex`].
 const XDP_MD_SIZE: usize = 24;
 
@@ -483,8 +486,18 @@ impl KernelProgram {
         })
     }
 
-    /// Runs the program on `packet` with `BPF_PROG_TEST_RUN`.
+    /// Runs the program on `packet` with `BPF_PROG_TEST_RUN`. The kernel refuses packets
+    /// shorter than an Ethernet header (14 bytes).
     pub fn run(&self, packet: &[u8], opts: &RunOptions) -> Result<KernelRun, KernelError> {
+        if packet.len() < MIN_PACKET_LEN {
+            return Err(KernelError::Run {
+                program: self.program.clone(),
+                message: format!(
+                    "the packet is {} bytes; the kernel's XDP test run needs at least {MIN_PACKET_LEN} (an Ethernet header)",
+                    packet.len()
+                ),
+            });
+        }
         let prog = self
             .object
             .progs_mut()
