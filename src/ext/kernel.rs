@@ -6,7 +6,7 @@
 //! its programs as XDP (so the kernel verifier judges it), reads and writes the program's
 //! maps as key/value bytes, and runs the program on a packet, returning the return code, the
 //! output packet bytes and the time per run. Tests compare the switch's own runtime against
-//! it; `bpfswitch verify` can ask it for the kernel verifier's verdict.
+//! it, and [`kernel_verdict`] gives the kernel verifier's verdict next to bpfswitch's own.
 //!
 //! Anything that needs the kernel goes through [`KernelProgram`] (or [`kernel_verdict`]); the
 //! [`ExtensionHost`] trait is the interface a test writes against, so the same cases run on
