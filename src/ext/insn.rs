@@ -161,7 +161,7 @@ impl Insn {
 /// Decodes a byte string of instruction slots; trailing bytes that do not fill a slot are
 /// reported as an error by the caller (this returns `None`).
 pub fn decode_all(bytes: &[u8]) -> Option<Vec<Insn>> {
-    if bytes.len() % INSN_SIZE != 0 {
+    if !bytes.len().is_multiple_of(INSN_SIZE) {
         return None;
     }
     Some(

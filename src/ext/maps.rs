@@ -382,7 +382,7 @@ impl Map {
             .ok_or_else(|| MapError::Invalid("map too large".into()))?;
         let avail = (region.range().end - region.range().start) as usize;
         assert!(
-            offset % 8 == 0 && offset + need <= avail,
+            offset.is_multiple_of(8) && offset + need <= avail,
             "map arena outside its region"
         );
         // SAFETY: offset + need is within the region's allocation (checked just above).

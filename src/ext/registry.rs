@@ -77,6 +77,9 @@ pub struct ExtensionStats {
     pub timed_runs: u64,
 }
 
+/// A map entry as bytes: (key, value).
+pub type MapEntry = (Vec<u8>, Vec<u8>);
+
 /// One run in this many is timed for the ns/run counter.
 pub const TIMING_SAMPLE: u64 = 16;
 
@@ -366,7 +369,10 @@ impl Extension {
     ) -> Result<RunOutcome, ExtError> {
         // Reading the clock costs about as much as a JIT-compiled run, so one run in
         // TIMING_SAMPLE is timed and ns/run is the mean over the timed runs.
-        let timed = self.runs.fetch_add(1, Ordering::Relaxed) % TIMING_SAMPLE == 0;
+        let timed = self
+            .runs
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(TIMING_SAMPLE);
         let t0 = timed.then(Instant::now);
         let out = self.program.run(tier, &self.maps, pkt, in_port, time_ns)?;
         if let Some(t0) = t0 {
@@ -388,7 +394,7 @@ impl Extension {
     }
 
     /// Every entry of map `map`.
-    pub fn map_dump(&self, map: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ExtError> {
+    pub fn map_dump(&self, map: &str) -> Result<Vec<MapEntry>, ExtError> {
         Ok(self.map(map)?.entries())
     }
 

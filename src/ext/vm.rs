@@ -485,11 +485,11 @@ fn check_loop_free(name: &str, insns: &[Insn], functions: &[usize]) -> Result<()
         cyclic
     }
     let mut state = vec![0u8; functions.len()];
-    for f in 0..functions.len() {
+    for (f, &start) in functions.iter().enumerate() {
         if visit(f, &edges, &mut state) {
             return Err(ExtError::Load {
                 program: name.into(),
-                insn: functions[f],
+                insn: start,
                 reason: "recursive bpf-to-bpf calls".into(),
             });
         }
