@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::domain::{Region, Scalar, Value};
 use crate::insn::{decode_all, disasm, Instr, Names};
 use crate::platform::{xdp_ctx_field, Abi, MapType, Platform};
 use crate::{AccessSet, Analysis, ByteRange, Program, Verdict};
@@ -390,6 +391,66 @@ pub fn render_text(prog: &Program, analysis: &Analysis) -> String {
         } else {
             let _ = writeln!(out, "returns: {lo}..={hi}{names}");
         }
+    }
+    out
+}
+
+/// A compact description of an abstract value, in the spirit of the kernel's verifier log
+/// (`pkt(off=14,var=[0,60],r=26)`, `[0,255]`, `7`).
+pub fn describe_value(v: &Value) -> String {
+    fn scalar(n: &Scalar) -> String {
+        match n.as_const() {
+            Some(c) if c < 1 << 32 => format!("{c}"),
+            Some(c) => format!("{c:#x}"),
+            None if n.umax == u64::MAX && n.smin == i64::MIN => "scalar".to_string(),
+            None if n.smin < 0 && n.smax >= 0 => format!("[{},{}]", n.smin, n.smax),
+            None => format!("[{},{}]", n.umin, n.umax),
+        }
+    }
+    match v {
+        Value::Uninit => "?".to_string(),
+        Value::Stale => "stale".to_string(),
+        Value::Mixed => "mixed".to_string(),
+        Value::Scalar { n, len, .. } => match len {
+            Some(k) => format!("len{k:+}"),
+            None => scalar(n),
+        },
+        Value::Ptr(p) => {
+            let mut parts = Vec::new();
+            if p.off != 0 {
+                parts.push(format!("off={}", p.off));
+            }
+            if !p.fixed() {
+                parts.push(format!("var={}", scalar(&p.var)));
+            }
+            if p.region == Region::Packet && p.range > 0 {
+                parts.push(format!("r={}", p.range));
+            }
+            if parts.is_empty() {
+                p.region.describe()
+            } else {
+                format!("{}({})", p.region.describe(), parts.join(","))
+            }
+        }
+    }
+}
+
+/// The program disassembled with the registers known before each instruction, for
+/// debugging a verdict (`-` marks instructions the analysis never reached).
+pub fn render_states(prog: &Program, analysis: &Analysis) -> String {
+    let mut out = String::new();
+    for l in disassemble(prog) {
+        let regs = match analysis.states.get(l.insn).copied().flatten() {
+            None => "-".to_string(),
+            Some(regs) => regs
+                .iter()
+                .enumerate()
+                .filter(|(i, v)| *i != 10 && **v != Value::Uninit)
+                .map(|(i, v)| format!("r{i}={}", describe_value(v)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        let _ = writeln!(out, "{:5}: {:40} ; {regs}", l.insn, l.text);
     }
     out
 }

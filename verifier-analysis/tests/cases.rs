@@ -899,3 +899,21 @@ fn length_minus_constant_may_wrap() {
     let a = run(Abi::Ubpf, "r3 = r2\nr3 += -14\nif r3 s< 20 goto drop\nr0 = *(u8 *)(r1 + 33)\nexit\ndrop:\nr0 = 0\nexit");
     accepted(&a);
 }
+
+#[test]
+fn register_states_render_like_a_verifier_log() {
+    let prog = Program::new(
+        assemble(&udp_payload_program("if r5 < 20 goto out")).unwrap(),
+        Abi::Xdp,
+        vec![],
+    );
+    let a = analyze(&prog, &Platform::xdp());
+    let text = verifier_analysis::report::render_states(&prog, &a);
+    // Before the payload store: r6 is the UDP header at a variable offset, checked for 26 bytes.
+    let line = text
+        .lines()
+        .find(|l| l.contains("*(u32 *)(r6 + 8) = 0"))
+        .unwrap();
+    assert!(line.contains("r6=pkt(off=14,var=[20,60],r=26)"), "{line}");
+    assert!(line.contains("r2=pkt_end"), "{line}");
+}
