@@ -191,7 +191,10 @@ fn set_sctp_port(
 /// frame's headers located by `layout`, fixing checksums.
 ///
 /// The frame's size and header positions do not change. Fails, leaving the frame unchanged,
-/// when the frame has no header for `field` or the field is not writable.
+/// when the frame has no header for `field` or the field is not writable. Open vSwitch's
+/// datapath silently skips a set action whose header is absent (a later IP fragment has no
+/// ports to rewrite), so a datapath mirroring it treats [`ExecError::MissingHeader`] as a
+/// no-op.
 pub fn set_masked<B: AsMut<[u8]> + ?Sized>(
     buf: &mut B,
     layout: &Layout,
