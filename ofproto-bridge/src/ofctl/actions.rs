@@ -15,7 +15,7 @@ use super::parse::parse_field_value;
 use super::value::{self, uint_bits};
 use crate::action::{
     Action, PortNo, MAX_TABLE_ID, OFPP_ALL, OFPP_ANY, OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT,
-    OFPP_NORMAL, OFPP_TABLE,
+    OFPP_LOCAL, OFPP_NORMAL, OFPP_TABLE,
 };
 use crate::field::{Field, Prerequisite};
 use crate::flow::{Flow, VLAN_CFI};
@@ -23,6 +23,9 @@ use crate::rule::Match;
 
 /// Maximum number of VLAN tags a packet may carry after `push_vlan` (as in Open vSwitch).
 const MAX_VLAN_TAGS: u8 = 2;
+
+/// First OpenFlow 1.1+ reserved port number; the named ones are handled one by one.
+const FIRST_RESERVED_PORT: PortNo = 0xffff_ff00;
 
 /// Smallest `max_len` of a truncating output (an Ethernet header).
 const MIN_TRUNC_LEN: u128 = 14;
@@ -187,6 +190,14 @@ impl<'a> ActionParser<'a> {
                     format!("{tok}: output to TABLE is only valid in packet-out"),
                 ))
             }
+            _ if port >= FIRST_RESERVED_PORT && port != OFPP_LOCAL => {
+                return Err(self.err(
+                    tok,
+                    format!(
+                    "{tok}: port {port:#x} is a reserved port number with no meaning as an output"
+                ),
+                ))
+            }
             _ => Action::Output { port, max_len: 0 },
         };
         self.push(p, a)
@@ -249,11 +260,25 @@ impl<'a> ActionParser<'a> {
     }
 
     fn action(&mut self, p: &Pair<'a>) -> Result<(), OfctlError> {
+        if !p.closed {
+            return Err(self.err(p.text, format!("{}(: missing `)`", p.key)));
+        }
         let key = p.key.to_ascii_lowercase();
-        // A bare port number or name is an output.
+        // A bare port number is an output.
+        if let Some(c) = p.key.chars().next() {
+            if (c.is_ascii_digit() || c == '+') && p.has_value {
+                return Err(self.err(
+                    p.text,
+                    format!(
+                        "output to port {} takes no value (write output:{})",
+                        p.key, p.key
+                    ),
+                ));
+            }
+        }
         if !p.has_value {
             if let Some(c) = p.key.chars().next() {
-                if c.is_ascii_digit() {
+                if c.is_ascii_digit() || c == '+' {
                     let port = value::port(p.key).map_err(|m| self.err(p.key, m))?;
                     return self.output(p, port, p.key);
                 }
@@ -269,13 +294,15 @@ impl<'a> ActionParser<'a> {
                     .map_err(|_| self.err(v, format!("{v}: output to unknown port")))?;
                 self.output(p, port, v)
             }
-            "normal" | "flood" | "all" | "in_port" | "local" => {
+            "normal" | "flood" | "all" | "in_port" | "local" | "table" | "any" | "none" => {
+                // ovs-ofctl ignores a value after a port name ("normal:5"); it is refused here.
                 self.no_arg(p)?;
                 let port = value::port(p.key).map_err(|m| self.err(p.key, m))?;
                 self.output(p, port, p.key)
             }
             "controller" => {
-                let max_len = if !p.has_value {
+                // "controller:" with nothing after it is plain "controller", as in ovs-ofctl.
+                let max_len = if !p.has_value || (!p.parenthesised && p.value.is_empty()) {
                     u16::MAX as u128
                 } else if p.parenthesised {
                     let mut max_len = u16::MAX as u128;
@@ -438,7 +465,7 @@ impl<'a> ActionParser<'a> {
             "resubmit" => self.parse_resubmit(p),
             "goto_table" => {
                 let v = self.arg(p)?;
-                let t = self.num(v, 8, "table id")?;
+                let t = value::table_id(v).map_err(|m| self.err(v, m))? as u128;
                 if t > MAX_TABLE_ID as u128 {
                     return Err(self.err(v, format!("{v}: goto_table to a table that does not exist (0 through {MAX_TABLE_ID})")));
                 }
@@ -521,8 +548,15 @@ impl<'a> ActionParser<'a> {
                 format!("max_len {max_len} is less than the minimum value {MIN_TRUNC_LEN}"),
             ));
         }
-        if matches!(port, OFPP_CONTROLLER | OFPP_ANY | OFPP_TABLE) {
-            return Err(self.err(p.text, "output(...) cannot truncate to CONTROLLER, ANY or TABLE; use controller(max_len=N)"));
+        // Truncation applies to ports that transmit one copy: physical ports, LOCAL, IN_PORT.
+        if port >= FIRST_RESERVED_PORT && port != OFPP_LOCAL && port != OFPP_IN_PORT {
+            return Err(self.err(
+                p.text,
+                format!(
+                    "output to unsupported truncate port: {} (for the controller, use controller(max_len=N))",
+                    super::format::port(port)
+                ),
+            ));
         }
         self.push(
             p,
@@ -616,10 +650,12 @@ impl<'a> ActionParser<'a> {
     fn parse_resubmit(&mut self, p: &Pair<'_>) -> Result<(), OfctlError> {
         let v = self.arg(p)?;
         let (port_text, table_text) = if p.parenthesised {
-            let mut parts = v.split(',');
+            // Arguments may be padded with white space, as strtoul allows.
+            let mut parts = v.split(',').map(str::trim);
             let a = parts.next().unwrap_or("");
             let b = parts.next();
-            if let Some(extra) = parts.next() {
+            // ovs-ofctl accepts an empty third argument ("resubmit(,9,)").
+            if let Some(extra) = parts.next().filter(|e| !e.is_empty()) {
                 return Err(self.err(
                     extra,
                     format!("resubmit: argument {extra} is not supported by bpfswitch"),
@@ -637,7 +673,7 @@ impl<'a> ActionParser<'a> {
         let table = match table_text {
             None | Some("") => None,
             Some(t) => {
-                let n = uint_bits(t, 8, "table id").map_err(|m| self.err(t, m))?;
+                let n = value::table_id(t).map_err(|m| self.err(t, m))? as u128;
                 if n > MAX_TABLE_ID as u128 {
                     return Err(self.err(t, format!("{t}: resubmit to unknown table")));
                 }

@@ -21,6 +21,8 @@ pub(crate) struct Pair<'a> {
     pub has_value: bool,
     /// Whether the value was written in parentheses (`key(value)`).
     pub parenthesised: bool,
+    /// For a parenthesised value: whether its closing `)` was found.
+    pub closed: bool,
     /// The whole pair as written (key through value), for error messages.
     pub text: &'a str,
 }
@@ -78,12 +80,14 @@ pub(crate) fn pairs(input: &str) -> Vec<Pair<'_>> {
                 value: &rest[..0],
                 has_value,
                 parenthesised,
+                closed: true,
                 text: k,
             });
             continue;
         }
         rest = &rest[1..];
         let value;
+        let mut closed = true;
         if parenthesised {
             let n = value_len(rest, |c| c == ')');
             if rest[n..].starts_with(")->") {
@@ -94,8 +98,9 @@ pub(crate) fn pairs(input: &str) -> Vec<Pair<'_>> {
             } else {
                 value = &rest[..n];
                 rest = &rest[n..];
-                if let Some(r) = rest.strip_prefix(')') {
-                    rest = r;
+                match rest.strip_prefix(')') {
+                    Some(r) => rest = r,
+                    None => closed = false,
                 }
             }
         } else {
@@ -109,6 +114,7 @@ pub(crate) fn pairs(input: &str) -> Vec<Pair<'_>> {
             value,
             has_value,
             parenthesised,
+            closed,
             text: &start[..text_len],
         });
     }
@@ -157,7 +163,9 @@ mod tests {
         let p = pairs("a=1, bpf(fw) c");
         assert_eq!(p[0].text, "a=1");
         assert_eq!(p[1].text, "bpf(fw)");
-        assert!(p[1].parenthesised);
+        assert!(p[1].parenthesised && p[1].closed);
         assert_eq!(p[2].text, "c");
+        let p = pairs("resubmit(,3,output:1");
+        assert!(p[0].parenthesised && !p[0].closed);
     }
 }

@@ -175,15 +175,15 @@ fn flow_mod_keyword(fm: &mut FlowMod, input: &str, p: &Pair<'_>) -> Result<bool,
     match p.key {
         "table" => {
             let v = need_value(input, p)?;
-            let t = uint_bits(v, 8, "table id").map_err(|m| OfctlError::syntax(input, v, m))?;
-            if cmd == Add && t as u8 > MAX_TABLE_ID {
+            let t = value::table_id(v).map_err(|m| OfctlError::syntax(input, v, m))?;
+            if cmd == Add && t > MAX_TABLE_ID {
                 return Err(OfctlError::syntax(
                     input,
                     v,
                     format!("table {t} does not exist (flow tables are 0 through {MAX_TABLE_ID})"),
                 ));
             }
-            fm.rule.table = t as u8;
+            fm.rule.table = t;
         }
         "priority" => {
             if cmd == Delete {
@@ -330,6 +330,16 @@ impl<'a> MatchBuilder<'a> {
 
     fn apply(&mut self, p: &Pair<'a>) -> Result<(), OfctlError> {
         let input = self.input;
+        if p.parenthesised {
+            return Err(OfctlError::syntax(
+                input,
+                p.text,
+                format!(
+                    "{}(...): a match field takes `=VALUE`, not parentheses",
+                    p.key
+                ),
+            ));
+        }
         if let Some((_, dl_type, proto)) = SHORTHANDS.iter().find(|(n, _, _)| *n == p.key) {
             no_value(input, p)?;
             self.set(Field::EthType, *dl_type as u128, 0xffff);

@@ -83,6 +83,17 @@ pub(crate) fn uint_bits(s: &str, bits: u32, what: &str) -> Result<u128, String> 
     Ok(v)
 }
 
+/// A table id: decimal only (leading zeros do not make it octal), as ovs-ofctl reads
+/// `table=`, `goto_table:` and `resubmit(,T)`.
+pub(crate) fn table_id(s: &str) -> Result<u8, String> {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    match decimal_only(digits) {
+        Some(n) if n <= 255 => Ok(n as u8),
+        Some(_) => Err(format!("{s}: table id is outside the range 0 through 255")),
+        None => Err(format!("{s}: invalid table id (a decimal number)")),
+    }
+}
+
 /// A decimal-only unsigned integer (how ovs-ofctl reads port numbers).
 fn decimal_only(s: &str) -> Option<u128> {
     let r: IResult<&str, u128> = all_consuming(decimal_number)(s);
@@ -231,7 +242,9 @@ pub(crate) fn port(s: &str) -> Result<PortNo, String> {
     if s.eq_ignore_ascii_case("none") {
         return Ok(OFPP_ANY);
     }
-    match decimal_only(s) {
+    // Port numbers are decimal, with an optional '+' (as strtoul reads them).
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    match decimal_only(digits) {
         Some(n) if n < OFPP10_MAX => Ok(n as PortNo),
         Some(n) if n <= 0xffff => Ok((n + 0xffff_0000) as PortNo),
         Some(n) if (OFPP11_MAX..=0xffff_ffff).contains(&n) => Ok(n as PortNo),
@@ -302,7 +315,8 @@ pub(crate) fn tcp_flags(s: &str) -> Result<(u16, u16), String> {
 /// An IP fragment class as `(value, mask)` of the flow's `nw_frag`.
 pub(crate) fn frag(s: &str) -> Result<(u8, u8), String> {
     let both = FRAG_ANY | FRAG_LATER;
-    Ok(match s {
+    // ovs-ofctl compares fragment types without regard to case.
+    Ok(match s.to_ascii_lowercase().as_str() {
         "no" => (0, FRAG_ANY),
         "yes" => (FRAG_ANY, FRAG_ANY),
         "first" => (FRAG_ANY, both),
@@ -405,6 +419,7 @@ mod tests {
         assert_eq!(port("65534"), Ok(OFPP_LOCAL));
         assert_eq!(port("4294967294"), Ok(OFPP_LOCAL));
         assert_eq!(port("05"), Ok(5));
+        assert_eq!(port("+0613"), Ok(613));
         assert!(port("0x5").is_err());
         assert!(port("70000").is_err());
         assert!(port("foo").is_err());
