@@ -561,6 +561,44 @@ mod tests {
     }
 
     #[test]
+    fn pcap_port_reads_input_and_creates_output_lazily() {
+        let dir = std::env::temp_dir().join(format!("bpfswitch-pcapport-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("in.pcap");
+        let output = dir.join("out.pcap");
+        let idle = dir.join("idle.pcap");
+        std::fs::write(&input, written(Precision::Micro)).unwrap();
+        let mut p = PcapPort::new("p1", Some(&input), Some(&output)).unwrap();
+        let mut q = PcapPort::new("p2", None, Some(&idle)).unwrap();
+        let mut b = Batch::new();
+        assert_eq!(p.recv_batch(&mut b).unwrap(), 3);
+        assert_eq!(q.recv_batch(&mut b).unwrap(), 0);
+        assert!(!output.exists(), "no file before the first frame");
+        for (ts, f) in frames() {
+            p.send(&f, ts).unwrap();
+        }
+        p.flush().unwrap();
+        q.flush().unwrap();
+        assert_eq!(p.packets_written(), 3);
+        assert!(
+            !idle.exists(),
+            "a port that never transmitted leaves no file"
+        );
+        let back = PcapReader::open(&output).unwrap().read_all().unwrap();
+        assert_eq!(back, frames());
+        let none = PcapPort::new("p3", None, None)
+            .unwrap()
+            .send(&[0; 14], 0)
+            .unwrap_err();
+        assert!(matches!(none, PortError::NotTransmitting(_)));
+        let missing = PcapPort::new("p4", Some(&dir.join("nope.pcap")), None).unwrap_err();
+        assert!(
+            matches!(missing, PortError::Io { .. }) && missing.to_string().contains("nope.pcap")
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn reader_is_send() {
         fn send<T: Send>() {}
         send::<PcapReader>();
