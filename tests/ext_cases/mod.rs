@@ -31,6 +31,10 @@ pub const XDP_ABORTED: u32 = 0;
 pub const XDP_DROP: u32 = 1;
 /// Continue.
 pub const XDP_PASS: u32 = 2;
+/// Send back out of the ingress port.
+pub const XDP_TX: u32 = 3;
+/// Send to the port chosen with `bpf_redirect`.
+pub const XDP_REDIRECT: u32 = 4;
 
 /// One map entry written before the first step.
 #[derive(Clone, Debug)]
@@ -1492,6 +1496,178 @@ fn bench_filter() -> Vec<ExtCase> {
     vec![c]
 }
 
+/// mac_redirect: frames to a known MAC address are redirected to its port and counted.
+fn mac_redirect() -> Vec<ExtCase> {
+    let mut c = case("mac_redirect", "extensions/mac_redirect.o", "mac_redirect");
+    let mac_key = |m: [u8; 6]| cat(&[&m, &[0, 0]]);
+    let port = |p: u32, frames: u64| cat(&[&p.to_le_bytes(), &[0; 4], &frames.to_le_bytes()]);
+    c.preload
+        .push(entry("mac_ports", mac_key(pkt::DST_MAC), port(7, 0)));
+    c.preload
+        .push(entry("mac_ports", mac_key([2, 0, 0, 0, 0, 9]), port(3, 40)));
+    let f = bench_frame(1).frame();
+    c.steps.push(step(
+        "known destination",
+        f.clone(),
+        XDP_REDIRECT,
+        Output::Unchanged,
+    ));
+    for (what, frame) in non_ipv4_frames() {
+        c.steps
+            .push(step(what, frame, XDP_REDIRECT, Output::Unchanged));
+    }
+    let mut other = f.clone();
+    other[..6].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+    c.steps.push(step(
+        "second known destination",
+        other,
+        XDP_REDIRECT,
+        Output::Unchanged,
+    ));
+    let mut unknown = f.clone();
+    unknown[5] = 0x77;
+    c.steps.push(step(
+        "unknown destination",
+        unknown,
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    let mut by_source = f;
+    by_source[..6].copy_from_slice(&[0, 0, 0, 0, 0, 0x55]);
+    by_source[6..12].copy_from_slice(&pkt::DST_MAC);
+    c.steps.push(step(
+        "known address as source only",
+        by_source,
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    c.map_checks
+        .push(check("mac_ports", mac_key(pkt::DST_MAC), Some(port(7, 4))));
+    c.map_checks.push(check(
+        "mac_ports",
+        mac_key([2, 0, 0, 0, 0, 9]),
+        Some(port(3, 41)),
+    ));
+    vec![c]
+}
+
+/// icmp_echo: echo requests answered in place (XDP_TX), everything else untouched.
+fn icmp_echo() -> Vec<ExtCase> {
+    let mut c = case("icmp_echo", "extensions/icmp_echo.o", "icmp_echo");
+    let echo = |ty: u8, code: u8, data: &[u8]| cat(&[&[ty, code, 0, 0, 0x12, 0x34, 0, 7], data]);
+    let swap_macs = |mut f: Vec<u8>| {
+        let (dst, src) = (f[..6].to_vec(), f[6..12].to_vec());
+        f[..6].copy_from_slice(&src);
+        f[6..12].copy_from_slice(&dst);
+        f
+    };
+    let reply_to = |req: &Ip4| {
+        let mut r = Ip4 {
+            src: req.dst,
+            dst: req.src,
+            ttl: 64,
+            ..req.clone()
+        };
+        if let L4::Icmp { payload } = &mut r.l4 {
+            payload[0] = 0;
+        }
+        swap_macs(r.frame())
+    };
+    let mut req = Ip4::new(
+        [10, 0, 0, 1],
+        [10, 1, 0, 1],
+        L4::Icmp {
+            payload: echo(8, 0, b"abcdefgh"),
+        },
+    );
+    req.ttl = 17;
+    req.id = 0x4242;
+    c.steps.push(step(
+        "echo request",
+        req.frame(),
+        XDP_TX,
+        Output::Bytes(reply_to(&req)),
+    ));
+    let mut rng = Rng(0xec40);
+    for _ in 0..16 {
+        let n = (rng.next() % 64) as usize;
+        let data = rng.bytes(n);
+        let mut r = Ip4::new(
+            [172, 16, 0, rng.next() as u8],
+            [192, 168, 1, 1],
+            L4::Icmp {
+                payload: echo(8, 0, &data),
+            },
+        );
+        r.ttl = 1 + (rng.next() % 255) as u8;
+        r.id = rng.next() as u16;
+        c.steps.push(step(
+            "random echo request",
+            r.frame(),
+            XDP_TX,
+            Output::Bytes(reply_to(&r)),
+        ));
+    }
+    let reply = Ip4::new(
+        [10, 0, 0, 1],
+        [10, 1, 0, 1],
+        L4::Icmp {
+            payload: echo(0, 0, b"x"),
+        },
+    );
+    c.steps.push(step(
+        "echo reply",
+        reply.frame(),
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    let code1 = Ip4::new(
+        [10, 0, 0, 1],
+        [10, 1, 0, 1],
+        L4::Icmp {
+            payload: echo(8, 1, b"x"),
+        },
+    );
+    c.steps.push(step(
+        "echo request with code 1",
+        code1.frame(),
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    let mut frag = req.clone();
+    frag.frag = 0x2000; // more fragments
+    c.steps.push(step(
+        "first fragment",
+        frag.frame(),
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    let mut opts = req.clone();
+    opts.options = vec![1, 1, 1, 0];
+    c.steps.push(step(
+        "IPv4 options",
+        opts.frame(),
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    let mut short = req.frame();
+    short.truncate(40);
+    c.steps.push(step(
+        "truncated ICMP header",
+        short,
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    c.steps.push(step(
+        "UDP",
+        bench_frame(1).frame(),
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    passes_non_ipv4(&mut c, XDP_PASS);
+    vec![c]
+}
+
 /// oko_blocklist (uBPF/Oko ABI): 1 for a listed IPv4 source, with its counter bumped.
 fn oko_blocklist() -> Vec<ExtCase> {
     let mut c = case(
@@ -1622,6 +1798,8 @@ pub fn xdp_cases() -> Vec<ExtCase> {
         flow_monitor(),
         udp_flood_drop(),
         bench_filter(),
+        mac_redirect(),
+        icmp_echo(),
     ]
     .concat()
 }
@@ -1635,6 +1813,8 @@ pub const XDP_OBJECTS: &[&str] = &[
     "extensions/fw_stateful_filter.o",
     "extensions/fw_stateless.o",
     "extensions/fw_stateless_filter.o",
+    "extensions/icmp_echo.o",
+    "extensions/mac_redirect.o",
     "extensions/nat.o",
     "extensions/nat_bench.o",
     "extensions/payload_mask.o",
