@@ -175,49 +175,203 @@ impl Cfg {
     }
 }
 
-/// Bourdoncle's recursive strategy, producing each instruction in order with the heads of
-/// the components enclosing it.
-struct Wto<'a> {
-    instrs: &'a [Instr],
+/// Bourdoncle's recursive strategy, run with an explicit stack (programs may have a million
+/// instructions), producing each instruction in order with the heads of the components
+/// enclosing it.
+struct Wto {
+    succ: Vec<Vec<usize>>,
     dfn: Vec<u32>,
     stack: Vec<usize>,
     num: u32,
 }
 
 /// A WTO element: a vertex or a component (head plus nested elements).
+#[derive(Debug, PartialEq, Eq)]
 enum Elem {
     Vertex(usize),
     Component(usize, Vec<Elem>),
 }
 
-impl<'a> Wto<'a> {
-    fn new(instrs: &'a [Instr]) -> Self {
+/// A suspended call of the recursive algorithm.
+enum Call {
+    /// `visit(v)`: scanning successor `i`; `waiting` while a child visit of it runs.
+    Visit {
+        v: usize,
+        i: usize,
+        head: u32,
+        is_loop: bool,
+        part: usize,
+        waiting: bool,
+    },
+    /// The component of `v`: visiting its successors into partition `inner`.
+    Component {
+        v: usize,
+        i: usize,
+        head: u32,
+        part: usize,
+        inner: usize,
+    },
+}
+
+impl Wto {
+    fn new(instrs: &[Instr]) -> Self {
+        let succ = (0..instrs.len())
+            .map(|pc| {
+                if matches!(instrs[pc], Instr::Imm64Tail) {
+                    Vec::new()
+                } else {
+                    successors(instrs, pc)
+                }
+            })
+            .collect();
+        Wto::from_succ(succ)
+    }
+
+    fn from_succ(succ: Vec<Vec<usize>>) -> Self {
+        let n = succ.len();
         Wto {
-            instrs,
-            dfn: vec![0; instrs.len()],
+            succ,
+            dfn: vec![0; n],
             stack: Vec::new(),
             num: 0,
         }
     }
 
     fn run(&mut self, entry: usize) -> Vec<(usize, Vec<usize>)> {
-        let mut part = Vec::new();
-        self.visit(entry, &mut part);
-        part.reverse();
+        let part = self.partition(entry);
         let mut out = Vec::new();
         flatten(&part, &mut Vec::new(), &mut out);
         out
     }
 
-    fn visit(&mut self, v: usize, part: &mut Vec<Elem>) -> u32 {
+    fn enter(&mut self, v: usize, part: usize, calls: &mut Vec<Call>) {
+        self.stack.push(v);
+        self.num += 1;
+        self.dfn[v] = self.num;
+        calls.push(Call::Visit {
+            v,
+            i: 0,
+            head: self.num,
+            is_loop: false,
+            part,
+            waiting: false,
+        });
+    }
+
+    fn partition(&mut self, entry: usize) -> Vec<Elem> {
+        let mut parts: Vec<Vec<Elem>> = vec![Vec::new()];
+        let mut calls: Vec<Call> = Vec::new();
+        let mut ret: Option<u32> = None;
+        self.enter(entry, 0, &mut calls);
+        while let Some(call) = calls.last_mut() {
+            match call {
+                Call::Visit {
+                    v,
+                    i,
+                    head,
+                    is_loop,
+                    part,
+                    waiting,
+                } => {
+                    let (v, part) = (*v, *part);
+                    if *waiting {
+                        let min = ret.take().expect("child visit returned");
+                        if min <= *head {
+                            *head = min;
+                            *is_loop = true;
+                        }
+                        *waiting = false;
+                        *i += 1;
+                    }
+                    let mut descend = None;
+                    while *i < self.succ[v].len() {
+                        let w = self.succ[v][*i];
+                        if self.dfn[w] == 0 {
+                            descend = Some(w);
+                            break;
+                        }
+                        if self.dfn[w] <= *head {
+                            *head = self.dfn[w];
+                            *is_loop = true;
+                        }
+                        *i += 1;
+                    }
+                    if let Some(w) = descend {
+                        *waiting = true;
+                        self.enter(w, part, &mut calls);
+                        continue;
+                    }
+                    let (head, is_loop) = (*head, *is_loop);
+                    calls.pop();
+                    if head == self.dfn[v] {
+                        self.dfn[v] = u32::MAX;
+                        let mut e = self.stack.pop().expect("stack holds v");
+                        if is_loop {
+                            while e != v {
+                                self.dfn[e] = 0;
+                                e = self.stack.pop().expect("stack holds v");
+                            }
+                            parts.push(Vec::new());
+                            calls.push(Call::Component {
+                                v,
+                                i: 0,
+                                head,
+                                part,
+                                inner: parts.len() - 1,
+                            });
+                            continue;
+                        }
+                        parts[part].push(Elem::Vertex(v));
+                    }
+                    ret = Some(head);
+                }
+                Call::Component {
+                    v,
+                    i,
+                    head,
+                    part,
+                    inner,
+                } => {
+                    let (v, inner_id) = (*v, *inner);
+                    ret = None;
+                    let mut descend = None;
+                    while *i < self.succ[v].len() {
+                        let w = self.succ[v][*i];
+                        *i += 1;
+                        if self.dfn[w] == 0 {
+                            descend = Some(w);
+                            break;
+                        }
+                    }
+                    if let Some(w) = descend {
+                        self.enter(w, inner_id, &mut calls);
+                        continue;
+                    }
+                    let (head, part) = (*head, *part);
+                    calls.pop();
+                    let mut inner = std::mem::take(&mut parts[inner_id]);
+                    inner.reverse();
+                    parts[part].push(Elem::Component(v, inner));
+                    ret = Some(head);
+                }
+            }
+        }
+        let mut top = std::mem::take(&mut parts[0]);
+        top.reverse();
+        top
+    }
+
+    /// The textbook recursive form, kept as the reference for the iterative one.
+    #[cfg(test)]
+    fn visit_recursive(&mut self, v: usize, part: &mut Vec<Elem>) -> u32 {
         self.stack.push(v);
         self.num += 1;
         self.dfn[v] = self.num;
         let mut head = self.num;
         let mut is_loop = false;
-        for w in successors(self.instrs, v) {
+        for w in self.succ[v].clone() {
             let min = if self.dfn[w] == 0 {
-                self.visit(w, part)
+                self.visit_recursive(w, part)
             } else {
                 self.dfn[w]
             };
@@ -235,9 +389,9 @@ impl<'a> Wto<'a> {
                     e = self.stack.pop().expect("stack holds v");
                 }
                 let mut inner = Vec::new();
-                for w in successors(self.instrs, v) {
+                for w in self.succ[v].clone() {
                     if self.dfn[w] == 0 {
-                        self.visit(w, &mut inner);
+                        self.visit_recursive(w, &mut inner);
                     }
                 }
                 inner.reverse();
@@ -268,6 +422,35 @@ fn flatten(elems: &[Elem], heads: &mut Vec<usize>, out: &mut Vec<(usize, Vec<usi
 mod tests {
     use super::*;
     use crate::insn::{decode_all, Insn};
+
+    proptest::proptest! {
+        #[test]
+        fn iterative_wto_equals_recursive(edges in proptest::collection::vec((0usize..12, 0usize..12), 0..30)) {
+            let mut succ = vec![Vec::new(); 12];
+            for (a, b) in edges {
+                if !succ[a].contains(&b) {
+                    succ[a].push(b);
+                }
+            }
+            let mut it = Wto::from_succ(succ.clone());
+            let got = it.partition(0);
+            let mut rec = Wto::from_succ(succ);
+            let mut want = Vec::new();
+            rec.visit_recursive(0, &mut want);
+            want.reverse();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn deep_straight_line_code_does_not_overflow_the_stack() {
+        let n = 300_000;
+        let mut succ: Vec<Vec<usize>> = (0..n).map(|i| vec![i + 1]).collect();
+        succ[n - 1] = vec![0];
+        let order = Wto::from_succ(succ).run(0);
+        assert_eq!(order.len(), n);
+        assert_eq!(order[5].1, vec![0]);
+    }
 
     #[test]
     fn loop_heads_and_order() {

@@ -917,3 +917,15 @@ fn register_states_render_like_a_verifier_log() {
     assert!(line.contains("r6=pkt(off=14,var=[20,60],r=26)"), "{line}");
     assert!(line.contains("r2=pkt_end"), "{line}");
 }
+
+#[test]
+fn large_programs_are_analysed_without_deep_recursion() {
+    let mut src = String::from("r0 = 0\n");
+    for _ in 0..100_000 {
+        src.push_str("r0 += 1\n");
+    }
+    src.push_str("exit\n");
+    let a = xdp(&src);
+    accepted(&a);
+    assert_eq!(a.return_value.unwrap().as_const(), Some(100_000));
+}
