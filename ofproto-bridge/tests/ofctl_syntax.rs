@@ -340,3 +340,26 @@ fn error_messages_name_what_is_wrong() {
         assert!(e.contains(expect), "{text}: {e}");
     }
 }
+
+/// The one known printing difference from ovs-ofctl: a `load` that writes a whole field is
+/// kept by Open vSwitch as a load (`load:0x1->NXM_OF_ETH_DST[]`), while bpfswitch's model
+/// has a single set-field action and prints it as `set_field`. Both mean the same write.
+#[test]
+fn whole_field_loads_print_as_set_field() {
+    for (text, printed) in [
+        (
+            "actions=load:1->NXM_OF_ETH_DST[]",
+            "actions=set_field:00:00:00:00:00:01->eth_dst",
+        ),
+        (
+            "actions=load:1->OXM_OF_METADATA[]",
+            "actions=set_field:0x1->metadata",
+        ),
+        (
+            "ipv6,actions=load:1->NXM_NX_IPV6_LABEL[0..19]",
+            "ipv6 actions=set_field:0x1->ipv6_label",
+        ),
+    ] {
+        assert_eq!(normalize_flow(text).unwrap(), printed);
+    }
+}

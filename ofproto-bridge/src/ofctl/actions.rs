@@ -212,7 +212,8 @@ impl<'a> ActionParser<'a> {
     ) -> Result<(), OfctlError> {
         self.writable(p, field, field.name())?;
         let pre = match field {
-            Field::VlanVid | Field::VlanPcp | Field::VlanTci => Prerequisite::Vlan,
+            // Writing the VID or PCP needs a tag; vlan_tci (a load) may also create or clear one.
+            Field::VlanVid | Field::VlanPcp => Prerequisite::Vlan,
             f => f.prerequisite(),
         };
         self.require(p, pre)?;

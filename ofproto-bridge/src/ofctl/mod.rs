@@ -21,6 +21,14 @@
 //! protocol the match does not guarantee (`dec_ttl` without `ip`) are rejected as ovs-ofctl
 //! rejects them for OpenFlow 1.3.
 //!
+//! ovs-ofctl also reads numbers and addresses with `sscanf`-style parsers that stop at the
+//! first unexpected character and ignore the rest (`dl_src=00:11:22:33:44:5x`), and ignores
+//! values after port-name actions (`normal:5`); bpfswitch rejects such text.
+//!
+//! One printing difference remains: a `load` that writes a whole field is printed by
+//! ovs-ofctl as a load (`load:0x1->NXM_OF_ETH_DST[]`) and by bpfswitch as the equivalent
+//! `set_field:00:00:00:00:00:01->eth_dst`, since the model has one set-field action.
+//!
 //! # Extensions (not known to ovs-ofctl)
 //!
 //! * match `bpf_filter=NAME` (alias `filter_prog=ID`, Oko's numeric program id): the rule also
