@@ -460,6 +460,11 @@ pub fn decode_at(insns: &[Insn], pc: usize) -> Instr {
                 return invalid;
             };
             let use_reg = i.code & 0x08 != 0;
+            // A non-zero offset selects the ISA v4 signed division/modulo and sign-extending
+            // moves, which the platforms do not provide.
+            if i.off != 0 {
+                return invalid;
+            }
             if op == AluOp::End {
                 let width = match i.imm {
                     16 | 32 | 64 => i.imm as u8,
@@ -843,6 +848,19 @@ mod tests {
                 "exit",
             ]
         );
+    }
+
+    #[test]
+    fn isa_v4_signed_alu_forms_are_invalid() {
+        // sdiv (off 1) and movsx (off 8) must not be read as div and mov.
+        assert!(matches!(
+            decode_at(&[Insn::new(0x3f, 1, 2, 1, 0)], 0),
+            Instr::Invalid { .. }
+        ));
+        assert!(matches!(
+            decode_at(&[Insn::new(0xbf, 1, 2, 8, 0)], 0),
+            Instr::Invalid { .. }
+        ));
     }
 
     #[test]
