@@ -13,7 +13,7 @@
 mod ext_cases;
 
 use bpfswitch::ext::kernel::{self, KernelProgram, RunOptions};
-use bpfswitch::ext::{ExecTier, Extension, LoadOptions, XdpBuf};
+use bpfswitch::ext::{ExecTier, ExtError, Extension, LoadOptions, XdpBuf};
 use ext_cases::{hex, ExtCase, Rng};
 
 /// Random packets per case beyond its own steps.
@@ -74,6 +74,17 @@ fn switch_load(case: &ExtCase) -> Extension {
     };
     Extension::load(case.name, &bytes, &opts)
         .unwrap_or_else(|e| panic!("{}: switch load: {e}", case.name))
+}
+
+/// Why the runtime refuses to run the case's program on `tier`, if it does (asked with a
+/// throwaway load).
+fn tier_refusal(case: &ExtCase, tier: ExecTier) -> Option<String> {
+    let ext = switch_load(case);
+    let mut buf = XdpBuf::new(&case.steps[0].packet);
+    match ext.run_on(tier, &mut buf, 1, None) {
+        Err(e @ ExtError::TierRefused { .. }) => Some(e.to_string()),
+        _ => None,
+    }
 }
 
 /// Runs one case on the kernel and on the switch (one tier); returns the mismatches.
@@ -178,8 +189,14 @@ fn kernel_and_switch_agree_on_every_xdp_extension() {
     }
     let mut failures = Vec::new();
     let mut cases = 0;
+    let mut refused = 0;
     for (n, case) in ext_cases::xdp_cases().iter().enumerate() {
         for tier in [ExecTier::Interpreter, ExecTier::Jit, ExecTier::Cranelift] {
+            if let Some(reason) = tier_refusal(case, tier) {
+                eprintln!("NOTE: {} not run on {tier:?}: {reason}", case.name);
+                refused += 1;
+                continue;
+            }
             cases += 1;
             failures.extend(
                 differential(case, tier, 0xd1ff_0000 + n as u64)
@@ -188,7 +205,7 @@ fn kernel_and_switch_agree_on_every_xdp_extension() {
             );
         }
     }
-    eprintln!("{cases} case runs, each on its steps and {MUTANTS_PER_CASE} mutants");
+    eprintln!("{cases} case runs, each on its steps and {MUTANTS_PER_CASE} mutants; {refused} case/tier pairs refused by the runtime");
     assert!(
         failures.is_empty(),
         "{} disagreements:\n{}",
