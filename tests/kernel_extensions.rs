@@ -299,3 +299,54 @@ fn outputs_are_unchanged_where_the_case_says_so() {
         }
     }
 }
+
+/// The switch's XDP context layout (`verifier_analysis::platform::XDP_CTX_FIELDS`, shared by
+/// the verifier and the runtime) is the `struct xdp_md` the extensions were compiled against,
+/// as recorded in their BTF. Needs no kernel.
+#[test]
+fn the_context_layout_matches_the_extensions_btf() {
+    use libbpf_rs::btf::types::{MemberAttr, Struct};
+    use libbpf_rs::btf::HasSize;
+    use verifier_analysis::platform::{XDP_CTX_FIELDS, XDP_MD_SIZE};
+
+    for obj in ext_cases::XDP_OBJECTS {
+        let btf =
+            libbpf_rs::Btf::from_path(root(obj)).unwrap_or_else(|e| panic!("{obj}: BTF: {e}"));
+        let md: Struct<'_> = btf
+            .type_by_name("xdp_md")
+            .unwrap_or_else(|| panic!("{obj}: no struct xdp_md in BTF"));
+        assert_eq!(
+            md.size(),
+            XDP_MD_SIZE as usize,
+            "{obj}: sizeof(struct xdp_md)"
+        );
+        let members: Vec<(String, u32)> = md
+            .iter()
+            .map(|m| {
+                let bits = match m.attr {
+                    MemberAttr::Normal { offset } | MemberAttr::BitField { offset, .. } => offset,
+                };
+                (
+                    m.name
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    bits / 8,
+                )
+            })
+            .collect();
+        for f in XDP_CTX_FIELDS {
+            let found = members.iter().find(|(n, _)| n == f.name);
+            assert_eq!(
+                found.map(|(_, off)| *off as i16),
+                Some(f.xdp_offset),
+                "{obj}: xdp_md.{} in {members:?}",
+                f.name
+            );
+        }
+        assert_eq!(
+            members.len(),
+            XDP_CTX_FIELDS.len(),
+            "{obj}: xdp_md has fields the platform does not describe: {members:?}"
+        );
+    }
+}
