@@ -28,8 +28,9 @@
 //!   [`AccessSet::intersects`] against a flow field's byte range decides whether the field
 //!   may change. `Unbounded`, or [`Analysis::may_resize`], means anything may change.
 //! * **Filter caching**: when [`Analysis::stateful`] is false the result depends only on the
-//!   bytes in [`Analysis::packet_reads`], the packet length and the contents of the maps in
-//!   [`Analysis::maps_used`] (which the control plane may update).
+//!   bytes in [`Analysis::packet_reads`], the packet length (bounds checks compare against
+//!   it), the contents of the maps in [`Analysis::maps_used`] (which the control plane may
+//!   update) and, if [`Analysis::reads_metadata`], the ingress port and queue.
 //! * **Rejected programs** have both sets `Unbounded`, so a caller that ignores the verdict
 //!   still stays conservative.
 //!
@@ -423,6 +424,15 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// Whether the program reads context fields other than the packet pointers
+    /// (`ingress_ifindex`, `rx_queue_index`, `egress_ifindex`): its result may then depend on
+    /// the port and queue as well as on the packet.
+    pub fn reads_metadata(&self) -> bool {
+        self.ctx_accesses
+            .iter()
+            .any(|c| !c.is_store && c.offset >= 12)
+    }
+
     /// The verdict as a `Result`.
     pub fn result(&self) -> Result<(), (usize, &RejectReason)> {
         match &self.verdict {

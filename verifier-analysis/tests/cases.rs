@@ -78,6 +78,7 @@ fn ttl_write_after_bounds_check_is_byte_22() {
     assert_eq!(a.packet_writes, ranges(&[(22, 23)]));
     assert_eq!(a.packet_reads, ranges(&[(22, 23)]));
     assert_eq!(a.ctx_accesses.len(), 2);
+    assert!(!a.reads_metadata());
 }
 
 // ---------------------------------------------------------------- rejections, one per reason
@@ -692,6 +693,10 @@ fn stateful_results_helpers_and_maps() {
 fn ctx_accesses_are_listed_for_the_loader() {
     let a = xdp("r2 = *(u32 *)(r1 + 4)\nr3 = *(u32 *)(r1 + 0)\nr0 = *(u32 *)(r1 + 12)\nr0 = *(u8 *)(r1 + 16)\nexit");
     accepted(&a);
+    assert!(
+        a.reads_metadata(),
+        "ingress_ifindex and rx_queue_index are metadata"
+    );
     let got: Vec<(usize, i16, u8)> = a
         .ctx_accesses
         .iter()
