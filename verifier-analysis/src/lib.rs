@@ -37,6 +37,7 @@
 //! **Runtime obligations** (not checked here): helpers bound their own memory accesses where
 //! the prototype gives no size (`l3/l4_csum_replace` offsets, Oko `printf` format strings),
 //! and `trace_printk`/`printf` never dereference their value arguments.
+#![warn(missing_docs)]
 pub mod asm;
 pub mod cfg;
 pub mod checks;
