@@ -117,8 +117,10 @@ impl XlateHooks for NoExtensions {
 pub struct XlateParams {
     /// Current time in nanoseconds (for MAC learning ages).
     pub now_ns: u64,
-    /// Whether `normal` may learn source addresses (true when handling a packet's upcall,
-    /// false when revalidating a cached flow).
+    /// Whether `normal` may write what it learns into the bridge's MAC table (true when
+    /// handling a packet's upcall, false when revalidating a cached flow). The translation
+    /// itself is the same either way: later lookups of the same translation see what earlier
+    /// `normal` actions learnt.
     pub may_learn: bool,
 }
 
@@ -160,10 +162,13 @@ pub fn translate(
     ctx.run();
     if let Some(spec) = ctx.failed_speculation() {
         let log = std::mem::take(&mut ctx.filter_log);
-        let consulted = ctx.wc;
+        let mut consulted = ctx.wc;
+        // The bits the abandoned continuation consulted decided that it failed, and so did
+        // the write set (and the layout bits its mapping read, which the redo does not ask
+        // for again): a flow that differs in them might not fail, so they belong in this
+        // megaflow's mask too.
+        consulted.or_assign(&spec.wc_before);
         let mut redo = Ctx::new(ctx.bridge, ctx.hooks, flow, params, Some(spec), log);
-        // The bits the abandoned continuation consulted decided that it failed: a flow that
-        // differs in them might not fail, so they belong in this megaflow's mask too.
         redo.wc = consulted;
         redo.run();
         return redo.finish();
@@ -443,8 +448,10 @@ impl<'a> Ctx<'a> {
             self.wc.or_assign(&s.wc_before);
             self.recircs_avoided += 1;
         }
-        for (vlan, mac, port) in std::mem::take(&mut self.pending_learns) {
-            self.bridge.learn_mac(vlan, mac, port, self.params.now_ns);
+        if self.params.may_learn {
+            for (vlan, mac, port) in std::mem::take(&mut self.pending_learns) {
+                self.bridge.learn_mac(vlan, mac, port, self.params.now_ns);
+            }
         }
         let mut drop = None;
         let mut recirc = None;
@@ -725,21 +732,24 @@ impl<'a> Ctx<'a> {
             self.note_drop(DropReason::Action);
             return;
         }
-        let learn = self.params.may_learn && self.bridge.port(in_port).is_some();
-        if learn {
+        // What is learnt is computed the same way whether or not this translation may write
+        // it to the bridge (`may_learn`), so that revalidation agrees with the upcall.
+        if self.bridge.port(in_port).is_some() {
             self.pending_learns.push((vlan, src, in_port));
         }
         if dst[0] & 1 != 0 {
             self.flood(true);
             return;
         }
-        // Learning is applied when translation ends; a frame to its own source address
-        // sees the entry it is about to create.
-        let learned = if learn && dst == src {
-            Some(in_port)
-        } else {
-            self.bridge.mac_learning().lookup(vlan, dst)
-        };
+        // Learning reaches the bridge when translation ends (a translation that is redone
+        // must start from the same table), but later lookups of this one already see it.
+        let learned = self
+            .pending_learns
+            .iter()
+            .rev()
+            .find(|(v, m, _)| (*v, *m) == (vlan, dst))
+            .map(|e| e.2)
+            .or_else(|| self.bridge.mac_learning().lookup(vlan, dst));
         match learned {
             Some(p) if p == in_port => self.note_drop(DropReason::LoopBack),
             Some(p) => self.output_port(p, false),
