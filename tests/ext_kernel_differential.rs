@@ -146,15 +146,14 @@ fn differential(case: &ExtCase, tier: ExecTier, seed: u64) -> Vec<String> {
         }
     }
     for m in kern.maps() {
-        if m.name.contains('.') {
-            continue; // .rodata/.data/.bss: none in the corpus, named differently by libbpf.
-        }
-        let kd = kern.map_dump(&m.name).expect("kernel dump");
+        // libbpf names data-section maps `<object>.bss`; the switch names them `.bss`.
+        let name = m.name.find('.').map_or(m.name.as_str(), |i| &m.name[i..]);
+        let kd = kern.map_dump(name).expect("kernel dump");
         let mut sd = sw
-            .map_dump(&m.name)
-            .unwrap_or_else(|e| panic!("{}: switch dump {}: {e}", case.name, m.name));
+            .map_dump(name)
+            .unwrap_or_else(|e| panic!("{}: switch dump {name}: {e}", case.name));
         sd.sort();
-        let same = if TIME_STAMPED_MAPS.contains(&m.name.as_str()) {
+        let same = if TIME_STAMPED_MAPS.contains(&name) {
             kd.iter().map(|e| &e.0).eq(sd.iter().map(|e| &e.0))
         } else {
             kd == sd
@@ -171,7 +170,7 @@ fn differential(case: &ExtCase, tier: ExecTier, seed: u64) -> Vec<String> {
             errors.push(format!(
                 "{}: map {} differs ({} vs {} entries)\n  kernel {}\n  switch {}",
                 case.name,
-                m.name,
+                name,
                 kd.len(),
                 sd.len(),
                 show(&kd),

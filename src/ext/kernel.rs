@@ -211,7 +211,8 @@ pub struct KernelRun {
 /// A map of a loaded program, as the kernel created it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapSummary {
-    /// Name (internal maps are named like `prog.rodata`, cut to 15 bytes by the kernel).
+    /// Name (data-section maps are named like `proto_st.bss`, after the object; the map
+    /// operations also accept the section name, `.bss`).
     pub name: String,
     /// Kernel map type number (`enum bpf_map_type`).
     pub map_type: u32,
@@ -420,10 +421,21 @@ impl KernelProgram {
         map: &str,
         f: impl FnOnce(&libbpf_rs::Map<'_>) -> Result<T, KernelError>,
     ) -> Result<T, KernelError> {
+        // libbpf names a data-section map after the object (`proto_st.bss`); the switch names it
+        // after the section (`.bss`): accept the section name too.
         let found = self
             .object
             .maps()
-            .find(|m| m.name().to_string_lossy() == map);
+            .find(|m| m.name().to_string_lossy() == map)
+            .or_else(|| {
+                map.starts_with('.')
+                    .then(|| {
+                        self.object
+                            .maps()
+                            .find(|m| m.name().to_string_lossy().ends_with(map))
+                    })
+                    .flatten()
+            });
         match found {
             Some(m) if m.map_type().is_percpu() => Err(KernelError::Map {
                 map: map.to_string(),

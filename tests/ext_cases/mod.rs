@@ -1668,6 +1668,90 @@ fn icmp_echo() -> Vec<ExtCase> {
     vec![c]
 }
 
+/// The `.bss` value of proto_stats after `frames` (layout from proto_stats.c).
+fn proto_stats_bss(frames: &[Vec<u8>], low_ttl_max: u8) -> Vec<u8> {
+    let mut bss = vec![0u8; 4112];
+    let mut add = |at: usize, v: u64| {
+        let old = u64::from_le_bytes(bss[at..at + 8].try_into().expect("8 bytes"));
+        bss[at..at + 8].copy_from_slice(&(old + v).to_le_bytes());
+    };
+    for f in frames {
+        if f.len() < 34 || f[12..14] != [8, 0] {
+            add(0, 1);
+            continue;
+        }
+        let proto = usize::from(f[23]);
+        add(8 + 8 * proto, 1);
+        add(2056 + 8 * proto, f.len() as u64);
+        if f[22] <= low_ttl_max {
+            add(4104, 1);
+        }
+    }
+    bss
+}
+
+/// proto_stats: counters in `.bss`, a tunable in `.data`, read-only packet.
+fn proto_stats() -> Vec<ExtCase> {
+    let mut frames = vec![
+        bench_frame(1).frame(),
+        bench_frame(2).frame(),
+        Ip4::new(
+            [10, 0, 0, 1],
+            [10, 1, 0, 1],
+            L4::Tcp {
+                sport: 1,
+                dport: 2,
+                payload: vec![5; 33],
+            },
+        )
+        .frame(),
+        Ip4 {
+            ttl: 1,
+            ..Ip4::new(
+                [10, 0, 0, 1],
+                [10, 1, 0, 1],
+                L4::Icmp {
+                    payload: vec![8, 0, 0, 0, 0, 1, 0, 1],
+                },
+            )
+        }
+        .frame(),
+    ];
+    let mut odd = bench_frame(3).frame();
+    odd[23] = 250; // an unassigned protocol number, near the end of the arrays
+    frames.push(odd);
+    frames.extend(non_ipv4_frames().into_iter().map(|(_, f)| f));
+
+    let mut c = case("proto_stats", "extensions/proto_stats.o", "proto_stats");
+    for f in &frames {
+        c.steps.push(step(
+            "counted, untouched",
+            f.clone(),
+            XDP_PASS,
+            Output::Unchanged,
+        ));
+    }
+    c.map_checks
+        .push(check(".bss", u32le(0), Some(proto_stats_bss(&frames, 1))));
+    c.map_checks.push(check(".data", u32le(0), Some(u32le(1))));
+    let mut out = vec![c];
+
+    let mut c = case("proto_stats", "extensions/proto_stats.o", "proto_stats");
+    c.preload.push(entry(".data", u32le(0), u32le(64)));
+    for f in &frames {
+        c.steps.push(step(
+            "TTL threshold 64 from .data",
+            f.clone(),
+            XDP_PASS,
+            Output::Unchanged,
+        ));
+    }
+    c.map_checks
+        .push(check(".bss", u32le(0), Some(proto_stats_bss(&frames, 64))));
+    out.push(c);
+    out
+}
+
 /// oko_blocklist (uBPF/Oko ABI): 1 for a listed IPv4 source, with its counter bumped.
 fn oko_blocklist() -> Vec<ExtCase> {
     let mut c = case(
@@ -1800,6 +1884,7 @@ pub fn xdp_cases() -> Vec<ExtCase> {
         bench_filter(),
         mac_redirect(),
         icmp_echo(),
+        proto_stats(),
     ]
     .concat()
 }
@@ -1818,6 +1903,7 @@ pub const XDP_OBJECTS: &[&str] = &[
     "extensions/nat.o",
     "extensions/nat_bench.o",
     "extensions/payload_mask.o",
+    "extensions/proto_stats.o",
     "extensions/rate_limiter.o",
     "extensions/ttl_dec.o",
     "extensions/udp_flood_drop.o",
