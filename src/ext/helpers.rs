@@ -304,6 +304,12 @@ fn ktime_get_ns(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         .unwrap_or_else(monotonic_ns)
 }
 
+/// Seeds the calling thread's `bpf_get_prandom_u32` generator (replays and tests use a
+/// fixed seed so that runs repeat exactly).
+pub fn seed_prandom(seed: u64) {
+    PRNG.with(|p| p.set(seed | 1));
+}
+
 fn get_prandom_u32(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     PRNG.with(|p| {
         // xorshift64*

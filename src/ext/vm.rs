@@ -371,6 +371,10 @@ fn rewrite_ctx_accesses(
     Ok(rewritten)
 }
 
+/// Largest program: rbpf's interpreter computes jump targets in `i16` instruction indices, and
+/// expansions and the prologue add a few instructions.
+const MAX_INSNS: usize = 16_000;
+
 /// Refuses instructions rbpf cannot run or that need kernel facilities.
 fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtError> {
     let refuse = |insn: usize, reason: String| ExtError::Load {
@@ -378,6 +382,15 @@ fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtErr
         insn,
         reason,
     };
+    if insns.len() > MAX_INSNS {
+        return Err(refuse(
+            0,
+            format!(
+                "{} instructions; at most {MAX_INSNS} are supported",
+                insns.len()
+            ),
+        ));
+    }
     let mut i = 0;
     while i < insns.len() {
         let ins = insns[i];
@@ -439,6 +452,12 @@ fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtErr
                 if ins.src > 1 {
                     return Err(refuse(i, format!("`{ins}`: kfunc calls are not supported")));
                 }
+                if ins.src == 1 && ins.imm < 0 {
+                    return Err(refuse(
+                        i,
+                        format!("`{ins}`: backward bpf-to-bpf call (rbpf's interpreter only calls forward)"),
+                    ));
+                }
                 if ins.src == 0 {
                     if let Some(why) = helpers::refuse_reason(abi, ins.imm as u32) {
                         return Err(refuse(i, why));
@@ -450,6 +469,129 @@ fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtErr
         i += 1;
     }
     Ok(())
+}
+
+/// Works around rbpf 0.4.1's departures from the kernel's semantics by expanding
+/// instructions, fixing jump and call offsets and function starts:
+/// - `w = w` (`mov32` from a register) becomes `r = r; w &= 0xffffffff`: the x86_64 JIT
+///   compiles it as a 64-bit move, keeping the upper 32 bits the kernel clears (clang emits
+///   `w = w` for every cast to `u32`);
+/// - `w %= x` becomes `w &= 0xffffffff; w %= x`: on a modulo by zero the kernel leaves
+///   `(u32)dst`, the interpreter and JIT the full 64-bit register;
+/// - `r = -r` becomes `r ^= -1; r += 1`: the interpreter's negation overflows (a panic
+///   with overflow checks) on `i64::MIN`.
+///
+/// Returns the new instructions and function starts.
+fn expand_mov32(body: &[Insn], functions: &[usize]) -> Result<(Vec<Insn>, Vec<usize>), String> {
+    let mov32 = op::ALU | op::MOV | op::X;
+    let n = body.len();
+    let mut pos = vec![0usize; n + 1];
+    let mut out = Vec::with_capacity(n);
+    let mut i = 0;
+    while i < n {
+        pos[i] = out.len();
+        let ins = body[i];
+        if ins.is_ld_imm64() && i + 1 < n {
+            out.push(ins);
+            pos[i + 1] = out.len();
+            out.push(body[i + 1]);
+            i += 2;
+            continue;
+        }
+        if ins.code == mov32 {
+            out.push(Insn::new(
+                op::ALU64 | op::MOV | op::X,
+                ins.dst,
+                ins.src,
+                0,
+                0,
+            ));
+            out.push(Insn::new(op::ALU | 0x50 | op::K, ins.dst, 0, 0, -1));
+        } else if ins.code == op::ALU64 | 0x80 {
+            // neg64 as `r ^= -1; r += 1`: rbpf's interpreter negates with an overflow check
+            // and would panic on i64::MIN in builds with overflow checks.
+            out.push(Insn::new(op::ALU64 | 0xa0 | op::K, ins.dst, 0, 0, -1));
+            out.push(Insn::new(op::ALU64 | op::ADD | op::K, ins.dst, 0, 0, 1));
+        } else if ins.code & !op::X == op::ALU | 0x90 {
+            // mod32: truncate first, so that a modulo by zero leaves `(u32)dst` as the
+            // kernel does (rbpf's interpreter and JIT would keep the upper bits).
+            out.push(Insn::new(op::ALU | 0x50 | op::K, ins.dst, 0, 0, -1));
+            out.push(ins);
+        } else {
+            out.push(ins);
+        }
+        i += 1;
+    }
+    pos[n] = out.len();
+    if out.len() == n {
+        return Ok((out, functions.to_vec()));
+    }
+    for (old, ins) in body.iter().enumerate() {
+        if !(ins.is_jump() || ins.is_local_call()) || (old > 0 && body[old - 1].is_ld_imm64()) {
+            continue;
+        }
+        let rel = if ins.is_jump() {
+            i64::from(ins.off)
+        } else {
+            i64::from(ins.imm)
+        };
+        let target = old as i64 + 1 + rel;
+        if target < 0 || target > n as i64 {
+            return Err(format!(
+                "insn {old}: jump target {target} outside the program"
+            ));
+        }
+        let new_rel = pos[target as usize] as i64 - pos[old] as i64 - 1;
+        let new = &mut out[pos[old]];
+        if ins.is_jump() {
+            new.off = i16::try_from(new_rel)
+                .map_err(|_| format!("insn {old}: jump too long after expansion"))?;
+        } else {
+            new.imm = i32::try_from(new_rel)
+                .map_err(|_| format!("insn {old}: call too long after expansion"))?;
+        }
+    }
+    Ok((out, functions.iter().map(|&f| pos[f.min(n)]).collect()))
+}
+
+/// Rewrites `le16`/`le32`/`le64` (`BPF_END | BPF_TO_LE`) into the equivalent zero-extension
+/// on this little-endian host: `r &= 0xffff`, `w &= 0xffffffff`, nothing. rbpf 0.4.1's x86_64 JIT
+/// compiles `le16`/`le32` as no-ops and so leaves the upper bits that the kernel (and rbpf's
+/// interpreter) clear.
+fn lower_to_le(body: &mut [Insn]) {
+    let mut i = 0;
+    while i < body.len() {
+        let ins = body[i];
+        if ins.is_ld_imm64() {
+            i += 2;
+            continue;
+        }
+        if ins.code == op::ALU | op::END | op::K {
+            body[i] = match ins.imm {
+                16 => Insn::new(op::ALU64 | 0x50 | op::K, ins.dst, 0, 0, 0xffff),
+                32 => Insn::new(op::ALU | 0x50 | op::K, ins.dst, 0, 0, -1),
+                _ => Insn::new(op::ALU64 | op::MOV | op::X, ins.dst, ins.dst, 0, 0),
+            };
+        }
+        i += 1;
+    }
+}
+
+/// Why rbpf 0.4.1's cranelift back end cannot run `body`, if it cannot: it decides whether a
+/// conditional jump is 32-bit with `opcode & BPF_JMP32 != 0`, which is also true of the
+/// 64-bit `BPF_JMP` class (0x05 & 0x06 = 0x04), so every 64-bit conditional jump is compiled
+/// as a comparison of the low 32 bits. Programs with 64-bit conditional jumps (comparisons of
+/// pointers or of 64-bit counters and timestamps) would take wrong branches there.
+pub fn cranelift_blocker(body: &[Insn]) -> Option<String> {
+    body.iter()
+        .position(|i| i.class() == op::JMP && i.is_jump() && i.code & 0xf0 != op::JA)
+        .map(|pc| {
+            format!(
+            "insn {pc} (`{}`) is a 64-bit conditional jump, which rbpf 0.4.1's cranelift back end \
+             compiles as a 32-bit comparison",
+            body[pc]
+        )
+        })
 }
 
 /// Refuses backward jumps and recursive calls: the interpreter has no instruction budget,
@@ -696,18 +838,26 @@ impl Program {
         if !allow_jit {
             check_loop_free(&name, &body, &linked.functions)?;
         }
+        // What the tiers execute: the body with rbpf's JIT defects worked around.
+        let (mut exec, exec_functions) =
+            expand_mov32(&body, &linked.functions).map_err(|reason| ExtError::Load {
+                program: name.clone(),
+                insn: 0,
+                reason,
+            })?;
+        lower_to_le(&mut exec);
 
         let checked_pro = prologue(abi, true);
         let fast_pro = prologue(abi, false);
         let mut checked: Vec<Insn> = checked_pro.clone();
-        checked.extend_from_slice(&body);
+        checked.extend_from_slice(&exec);
         let mut fast: Vec<Insn> = fast_pro.clone();
-        fast.extend_from_slice(&body);
+        fast.extend_from_slice(&exec);
         let checked_image: Box<[u8]> = encode_all(&checked).into_boxed_slice();
         let fast_image: Box<[u8]> = encode_all(&fast).into_boxed_slice();
 
         let funcs = |shift: usize| -> Vec<usize> {
-            let mut f: Vec<usize> = linked.functions.iter().map(|&s| s + shift).collect();
+            let mut f: Vec<usize> = exec_functions.iter().map(|&s| s + shift).collect();
             f[0] = 0;
             f
         };
@@ -718,9 +868,11 @@ impl Program {
             let mut vm = make_vm(&fast_image, abi, None, "jit")?;
             vm.jit_compile().map_err(vm_err("jit"))?;
             jit = Some(vm);
-            let mut vm = make_vm(&fast_image, abi, None, "cranelift")?;
-            vm.cranelift_compile().map_err(vm_err("cranelift"))?;
-            cranelift = Some(vm);
+            if cranelift_blocker(&body).is_none() {
+                let mut vm = make_vm(&fast_image, abi, None, "cranelift")?;
+                vm.cranelift_compile().map_err(vm_err("cranelift"))?;
+                cranelift = Some(vm);
+            }
         }
         let _ = RUNTIME_CTX_PRIVATE_OFFSET;
         Ok(Program {
@@ -767,6 +919,12 @@ impl Program {
         };
         if ok {
             Ok(())
+        } else if self.has_local_calls {
+            Err("bpf-to-bpf calls run on the interpreter only".into())
+        } else if let (ExecTier::Cranelift, Some(why), true) =
+            (tier, cranelift_blocker(&self.body), self.jit.is_some())
+        {
+            Err(why)
         } else if self.has_local_calls {
             Err("bpf-to-bpf calls run on the interpreter only".into())
         } else {
