@@ -413,7 +413,12 @@ fn generated_flows_match_ovs_ofctl() {
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7u8; 32]);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
     let strategy = ofctl_gen::flow();
-    let flows: Vec<String> = (0..1500)
+    // OFCTL_GENERATED_FLOWS raises the count for a longer local run.
+    let n: usize = std::env::var("OFCTL_GENERATED_FLOWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1500);
+    let flows: Vec<String> = (0..n)
         .map(|_| strategy.new_tree(&mut runner).expect("generate").current())
         .collect();
     let refs: Vec<&str> = flows.iter().map(String::as_str).collect();
@@ -520,7 +525,11 @@ fn mutated_flows_agree_with_ovs_ofctl() {
             }
             tokens.join(",")
         });
-    let flows: Vec<String> = (0..800)
+    let n: usize = std::env::var("OFCTL_MUTATED_FLOWS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(800);
+    let flows: Vec<String> = (0..n)
         .map(|_| strategy.new_tree(&mut runner).expect("generate").current())
         .collect();
     let (mut both_reject, mut both_accept, mut stricter) = (0, 0, 0);

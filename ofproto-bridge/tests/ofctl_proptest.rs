@@ -7,7 +7,10 @@ use ofproto_bridge::ofctl::{format_rule, normalize_flow, parse_flow, parse_flows
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // OFCTL_PROPTEST_CASES raises the number of cases for a longer local run.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("OFCTL_PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000)
+    ))]
 
     /// Arbitrary text never panics the parser (errors are fine).
     #[test]
