@@ -925,8 +925,6 @@ impl Program {
             (tier, cranelift_blocker(&self.body), self.jit.is_some())
         {
             Err(why)
-        } else if self.has_local_calls {
-            Err("bpf-to-bpf calls run on the interpreter only".into())
         } else {
             Err("the program was not verified (JIT tiers need the verifier's acceptance)".into())
         }
