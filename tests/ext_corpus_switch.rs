@@ -91,6 +91,7 @@ fn every_case_gives_the_expected_verdict_output_and_maps_in_the_switch() {
     for case in ext_cases::xdp_cases()
         .into_iter()
         .chain(ext_cases::ubpf_cases())
+        .chain(ext_cases::legacy_cases())
     {
         for tier in tiers() {
             let ext = match load(&case) {

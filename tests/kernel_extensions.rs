@@ -103,6 +103,25 @@ fn ubpf_programs_are_not_kernel_programs() {
 }
 
 #[test]
+fn legacy_map_definitions_are_refused_by_libbpf_with_a_clear_error() {
+    if !kernel_available("legacy_map_definitions_are_refused_by_libbpf_with_a_clear_error") {
+        return;
+    }
+    for obj in ext_cases::LEGACY_OBJECTS {
+        match KernelProgram::load(&root(obj), None) {
+            Err(e @ KernelError::Open { .. }) => {
+                assert!(
+                    e.to_string().contains("legacy map definitions"),
+                    "{obj}: {e}"
+                )
+            }
+            Err(e) => panic!("{obj}: unexpected error: {e}"),
+            Ok(_) => panic!("{obj}: libbpf loaded legacy map definitions"),
+        }
+    }
+}
+
+#[test]
 fn every_case_gives_the_expected_verdict_output_and_maps() {
     if !kernel_available("every_case_gives_the_expected_verdict_output_and_maps") {
         return;

@@ -1868,6 +1868,20 @@ pub fn ubpf_cases() -> Vec<ExtCase> {
     [oko_blocklist(), oko_heavy_hitter()].concat()
 }
 
+/// Cases of the legacy-`maps` programs in `extensions/legacy/` (the switch only: libbpf 1.x
+/// refuses legacy map definitions): fw_stateless's, on its legacy twin.
+pub fn legacy_cases() -> Vec<ExtCase> {
+    let mut c = fw_stateless().remove(0);
+    assert_eq!(c.program, "fw_stateless");
+    c.name = "fw_stateless_legacy";
+    c.object = "extensions/legacy/fw_stateless_legacy.o";
+    c.program = "fw_stateless_legacy";
+    vec![c]
+}
+
+/// The legacy-`maps` objects.
+pub const LEGACY_OBJECTS: &[&str] = &["extensions/legacy/fw_stateless_legacy.o"];
+
 /// Every case of every XDP program in `extensions/`.
 pub fn xdp_cases() -> Vec<ExtCase> {
     [
