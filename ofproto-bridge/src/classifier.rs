@@ -26,8 +26,8 @@
 //! that subtable's mask, so its cost grows with the number of distinct masks, not of rules.
 //! The subtable's whole mask is un-wildcarded when it is probed, hit or miss, because the
 //! outcome of a hash probe depends on every masked bit. *Cost:* one hash of the key per
-//! subtable; workloads with many distinct masks (say, one per CIDR prefix length) pay for
-//! each of them.
+//! subtable (over only the 64-bit words the mask uses); workloads with many distinct masks
+//! (say, one per CIDR prefix length) pay for each of them.
 //!
 //! # Priority ordering and early termination
 //!

@@ -21,6 +21,10 @@
 //! whether an action is emitted); VLAN pushes and pops add the whole VLAN stack, because they
 //! shift tags between the key's slots; `recirc_id` is always exact.
 //!
+//! `normal` learns source addresses as it goes: later lookups of the same translation see
+//! them, and they reach the bridge's MAC table when the translation ends (only if
+//! [`XlateParams::may_learn`]; the result is the same either way).
+//!
 //! # Drops
 //!
 //! A translation that sends the packet nowhere ends with [`OdpAction::Drop`] and a reason
