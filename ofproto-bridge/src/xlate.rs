@@ -1555,6 +1555,102 @@ mod tests {
     }
 
     #[test]
+    fn tos_pcp_table_port_and_later_fragments() {
+        let mut b = bridge(&[1, 2]);
+        b.add_flow(
+            rule(
+                0,
+                5,
+                &[(Field::InPort, 1)],
+                vec![
+                    Action::SetNwTos(0xb8),
+                    Action::SetVlanPcp(5),
+                    Action::Output {
+                        port: OFPP_TABLE,
+                        max_len: 0,
+                    },
+                ],
+            ),
+            0,
+        );
+        b.add_flow(rule(0, 5, &[(Field::InPort, 2)], vec![out(1)]), 0);
+        b.add_flow(
+            rule(
+                0,
+                9,
+                &[(Field::InPort, 1), (Field::IpDscp, 0x2e)],
+                vec![out(2)],
+            ),
+            0,
+        );
+        let mut f = ipv4(1);
+        f.nw_tos = 0x03; // ECN bits survive mod_nw_tos.
+        f.vlans[0] = Vlan {
+            tpid: 0x8100,
+            tci: VLAN_CFI | 7,
+        };
+        let x = xl(&mut b, &f);
+        // mod_nw_tos keeps ECN; output:TABLE re-enters table 0, where the new DSCP matches.
+        assert_eq!(
+            x.actions,
+            vec![
+                OdpAction::SetMasked {
+                    field: Field::VlanTci,
+                    value: 5 << VLAN_PCP_SHIFT,
+                    mask: VLAN_PCP_MASK as u128
+                },
+                OdpAction::SetMasked {
+                    field: Field::IpDscp,
+                    value: 0x2e,
+                    mask: 0x3f
+                },
+                OdpAction::Output(2),
+            ]
+        );
+        // An L4 rewrite skips a later fragment (it has no L4 header), and the mask says so.
+        let mut b = bridge(&[1, 2]);
+        b.add_flow(
+            rule(
+                0,
+                5,
+                &[],
+                vec![
+                    Action::SetField {
+                        field: Field::TcpSrc,
+                        value: 1,
+                        mask: 0xffff,
+                    },
+                    out(2),
+                ],
+            ),
+            0,
+        );
+        let mut frag = ipv4(1);
+        frag.nw_frag = crate::flow::FRAG_ANY | FRAG_LATER;
+        let x = xl(&mut b, &frag);
+        assert_eq!(x.actions, vec![OdpAction::Output(2)]);
+        assert_eq!(x.mask.nw_frag & FRAG_LATER, FRAG_LATER);
+        // output:NORMAL is the normal action.
+        let mut b = bridge(&[1, 2, 3]);
+        b.add_flow(
+            rule(
+                0,
+                5,
+                &[],
+                vec![Action::Output {
+                    port: OFPP_NORMAL,
+                    max_len: 0,
+                }],
+            ),
+            0,
+        );
+        assert_eq!(
+            xl(&mut b, &ipv4(1)).actions,
+            vec![OdpAction::Output(2), OdpAction::Output(3)]
+        );
+    }
+
+    #[test]
     fn trailing_header_changes_are_dropped_with_the_packet() {
         let mut b = bridge(&[1, 2]);
         b.add_flow(

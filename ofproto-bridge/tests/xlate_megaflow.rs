@@ -207,7 +207,7 @@ fn small_noise() -> impl Strategy<Value = [u64; 16]> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn flows_agreeing_on_the_mask_translate_identically(

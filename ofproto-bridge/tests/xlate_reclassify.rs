@@ -111,7 +111,7 @@ fn run(bridge: &mut Bridge, packet: Flow) -> Outcome {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn verifier_policy_forwards_like_always(
