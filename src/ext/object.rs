@@ -750,6 +750,7 @@ impl BpfObject {
                 .map_err(|_| ExtError::Unsupported("program too large".into()))?;
         }
         functions.sort_unstable();
+        let (image, functions) = order_callers_first(image, functions, &mut relocs);
         Ok(LinkedProgram {
             name: prog.name.clone(),
             section: prog.section.clone(),
@@ -839,9 +840,100 @@ impl BpfObject {
     }
 }
 
+/// Reorders the functions of a linked image so that every function comes after all its
+/// callers (bpf-to-bpf calls then all jump forward, which rbpf's interpreter needs). Call
+/// offsets and relocation indices follow; an image with recursive calls is left as it is
+/// (the verifier and the loader refuse recursion).
+fn order_callers_first(
+    image: Vec<Insn>,
+    functions: Vec<usize>,
+    relocs: &mut [MapReloc],
+) -> (Vec<Insn>, Vec<usize>) {
+    let n = functions.len();
+    if n < 2 {
+        return (image, functions);
+    }
+    let block_of = |pc: usize| functions.iter().rposition(|&s| s <= pc).unwrap_or(0);
+    let end_of = |b: usize| functions.get(b + 1).copied().unwrap_or(image.len());
+    let mut edges = vec![Vec::new(); n];
+    for (pc, ins) in image.iter().enumerate() {
+        if ins.is_local_call() {
+            let t = pc as i64 + 1 + i64::from(ins.imm);
+            if (0..image.len() as i64).contains(&t) {
+                edges[block_of(pc)].push(block_of(t as usize));
+            }
+        }
+    }
+    // Depth-first postorder from the entry; reversed, callers precede callees.
+    fn visit(b: usize, edges: &[Vec<usize>], state: &mut [u8], post: &mut Vec<usize>) -> bool {
+        match state[b] {
+            1 => return false,
+            2 => return true,
+            _ => {}
+        }
+        state[b] = 1;
+        for &c in &edges[b] {
+            if !visit(c, edges, state, post) {
+                return false;
+            }
+        }
+        state[b] = 2;
+        post.push(b);
+        true
+    }
+    let mut state = vec![0u8; n];
+    let mut post = Vec::new();
+    if !visit(0, &edges, &mut state, &mut post) || post.len() != n {
+        return (image, functions);
+    }
+    post.reverse();
+    let mut new_pos = vec![0usize; image.len()];
+    let mut out = Vec::with_capacity(image.len());
+    let mut starts = Vec::with_capacity(n);
+    for &b in &post {
+        starts.push(out.len());
+        for pc in functions[b]..end_of(b) {
+            new_pos[pc] = out.len();
+            out.push(image[pc]);
+        }
+    }
+    for (pc, ins) in image.iter().enumerate() {
+        if ins.is_local_call() {
+            let t = (pc as i64 + 1 + i64::from(ins.imm)) as usize;
+            out[new_pos[pc]].imm = (new_pos[t] as i64 - new_pos[pc] as i64 - 1) as i32;
+        }
+    }
+    for r in relocs.iter_mut() {
+        r.insn = new_pos[r.insn];
+    }
+    (out, starts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callees_are_placed_after_their_callers() {
+        use super::super::insn::op;
+        let call = |imm: i32| Insn::new(op::CALL_INSN, 0, op::PSEUDO_CALL, 0, imm);
+        let exit = Insn::new(op::EXIT_INSN, 0, 0, 0, 0);
+        let ret7 = Insn::new(op::ALU64 | op::MOV, 0, 0, 0, 7);
+        // main 0..3 (calls A at 3 and B at 5), A 3..5 (r0 = 7; exit), B 5..7 (calls A
+        // backwards; exit).
+        let img = vec![call(2), call(3), exit, ret7, exit, call(-3), exit];
+        let (out, starts) = order_callers_first(img, vec![0, 3, 5], &mut []);
+        assert_eq!(starts, [0, 3, 5]);
+        let target = |pc: usize| (pc as i64 + 1 + i64::from(out[pc].imm)) as usize;
+        for (pc, ins) in out.iter().enumerate() {
+            if ins.is_local_call() {
+                assert!(target(pc) > pc, "call at {pc} goes backwards: {out:?}");
+            }
+        }
+        // main calls B then A as before: B's start calls A, and A returns 7.
+        assert_eq!(out[target(0)], ret7);
+        assert_eq!(out[target(target(1))], ret7);
+    }
 
     #[test]
     fn rejects_non_elf_and_garbage() {

@@ -732,7 +732,12 @@ mod corpus {
                 "{name}"
             );
             let tiers = super::tiers_for(&bytes);
-            assert!(tiers.contains(&ExecTier::Jit), "{name}: {tiers:?}");
+            let local_calls = verified.program().has_local_calls();
+            assert_eq!(
+                tiers.contains(&ExecTier::Jit),
+                !local_calls,
+                "{name}: {tiers:?}"
+            );
             let exts: Vec<_> = tiers
                 .into_iter()
                 .map(|t| {
