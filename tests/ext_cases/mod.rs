@@ -1752,6 +1752,83 @@ fn proto_stats() -> Vec<ExtCase> {
     out
 }
 
+/// ipv4_csum_guard: bad IPv4 header checksums dropped and counted (bpf-to-bpf calls).
+fn ipv4_csum_guard() -> Vec<ExtCase> {
+    let mut c = case(
+        "ipv4_csum_guard",
+        "extensions/ipv4_csum_guard.o",
+        "ipv4_csum_guard",
+    );
+    let mut checked = 0u64;
+    let mut bad = 0u64;
+    let mut rng = Rng(0xc5c5);
+    for _ in 0..12 {
+        let f = rng.ip4().frame();
+        c.steps.push(step(
+            "valid checksum",
+            f.clone(),
+            XDP_PASS,
+            Output::Unchanged,
+        ));
+        let mut broken = f;
+        let i = 14 + (rng.next() % 20) as usize;
+        broken[i] ^= 1 << (rng.next() % 8);
+        if broken[14] == 0x45 && broken[12..14] == [8, 0] {
+            c.steps.push(step(
+                "one header bit flipped",
+                broken,
+                XDP_DROP,
+                Output::Unchanged,
+            ));
+            checked += 2;
+            bad += 1;
+        } else {
+            c.steps.push(step(
+                "flip changed the IHL: not checked",
+                broken,
+                XDP_PASS,
+                Output::Unchanged,
+            ));
+            checked += 1;
+        }
+    }
+    let mut zero_sum = bench_frame(1).frame();
+    zero_sum[24..26].copy_from_slice(&[0, 0]);
+    c.steps.push(step(
+        "checksum zeroed",
+        zero_sum,
+        XDP_DROP,
+        Output::Unchanged,
+    ));
+    checked += 1;
+    bad += 1;
+    let mut payload_flip = bench_frame(1).frame();
+    payload_flip[50] ^= 0xff;
+    c.steps.push(step(
+        "payload is not covered",
+        payload_flip,
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    checked += 1;
+    let mut opts = bench_frame(1);
+    opts.options = vec![1, 1, 1, 0];
+    let mut opts = opts.frame();
+    opts[24] ^= 1;
+    c.steps.push(step(
+        "IPv4 options are not checked",
+        opts,
+        XDP_PASS,
+        Output::Unchanged,
+    ));
+    passes_non_ipv4(&mut c, XDP_PASS);
+    c.map_checks
+        .push(check("csum_stats", u32le(0), Some(u64le(checked))));
+    c.map_checks
+        .push(check("csum_stats", u32le(1), Some(u64le(bad))));
+    vec![c]
+}
+
 /// oko_blocklist (uBPF/Oko ABI): 1 for a listed IPv4 source, with its counter bumped.
 fn oko_blocklist() -> Vec<ExtCase> {
     let mut c = case(
@@ -1899,6 +1976,7 @@ pub fn xdp_cases() -> Vec<ExtCase> {
         mac_redirect(),
         icmp_echo(),
         proto_stats(),
+        ipv4_csum_guard(),
     ]
     .concat()
 }
@@ -1913,6 +1991,7 @@ pub const XDP_OBJECTS: &[&str] = &[
     "extensions/fw_stateless.o",
     "extensions/fw_stateless_filter.o",
     "extensions/icmp_echo.o",
+    "extensions/ipv4_csum_guard.o",
     "extensions/mac_redirect.o",
     "extensions/nat.o",
     "extensions/nat_bench.o",
