@@ -317,6 +317,14 @@ impl Bridge {
         }
     }
 
+    /// Credits every rule a translation hit (its [`crate::xlate::Xlation::rules`]) with the
+    /// packets and bytes of a cache entry; rules deleted since are skipped.
+    pub fn credit_rules(&mut self, rules: &[RuleRef], packets: u64, bytes: u64, now_ns: u64) {
+        for r in rules {
+            self.tables.credit(r.id, packets, bytes, now_ns);
+        }
+    }
+
     // ---- MAC learning ----
 
     /// The MAC learning table.
