@@ -28,18 +28,12 @@ pub enum Verification {
         /// Why the program is unverified.
         reason: String,
     },
-    /// Treated as verified without a verdict, for tests and benchmarks of the JIT tiers
-    /// on trusted programs. Never set by the CLI.
-    AssumedForTesting,
 }
 
 impl Verification {
     /// Whether the JIT tiers may run the program.
     pub fn allows_jit(&self) -> bool {
-        matches!(
-            self,
-            Verification::Accepted | Verification::AssumedForTesting
-        )
+        matches!(self, Verification::Accepted)
     }
 }
 
@@ -54,8 +48,6 @@ pub struct LoadOptions {
     pub replace: bool,
     /// Load even if the verifier rejects it (interpreter only).
     pub allow_unverified: bool,
-    /// Tests and benchmarks only: treat the program as verified.
-    pub assume_verified: bool,
     /// Preferred tier among those allowed (default: the JIT when allowed).
     pub tier: Option<ExecTier>,
     /// Number of workers per-worker maps hold values for (default 1).
@@ -184,7 +176,6 @@ impl Extension {
         let linked = obj.link(&info, abi)?;
         let analysis = analyze(&linked);
         let verification = match &analysis.verdict {
-            _ if opts.assume_verified => Verification::AssumedForTesting,
             verifier_analysis::Verdict::Accept => Verification::Accepted,
             verifier_analysis::Verdict::Reject { insn, reason } => {
                 if !opts.allow_unverified {
