@@ -2020,6 +2020,30 @@ pub const UNSAFE_OBJECTS: &[(&str, Option<&str>)] = &[
     ),
     ("extensions/unsafe/uninit_reg.o", Some("R2 !read_ok")),
     ("extensions/unsafe/uninit_stack.o", None),
+    (
+        "extensions/unsafe/ctx_write.o",
+        Some("invalid bpf_context access"),
+    ),
+    (
+        "extensions/unsafe/rodata_write.o",
+        Some("write into map forbidden"),
+    ),
+    (
+        "extensions/unsafe/map_value_oob.o",
+        Some("invalid access to map value"),
+    ),
+    (
+        "extensions/unsafe/stack_oob.o",
+        Some("invalid variable-offset write to stack"),
+    ),
+    (
+        "extensions/unsafe/unknown_helper.o",
+        Some("invalid func unknown#999"),
+    ),
+    (
+        "extensions/unsafe/helper_arg_type.o",
+        Some("R1 type=pkt expected=map_ptr"),
+    ),
 ];
 
 /// The uBPF/Oko objects (not loadable by the kernel: Oko's helper numbers, entry in `.text`).
