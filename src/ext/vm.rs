@@ -30,7 +30,13 @@
 //! # Tiers
 //!
 //! rbpf's `EbpfVmMbuff` is used for all three tiers, never `EbpfVmFixedMbuff` (whose JIT
-//! prologue loads packet bytes where it means the packet pointer). rbpf's JIT does not move
+//! prologue loads packet bytes where it means the packet pointer). rbpf 0.4.1 departs from
+//! the kernel's semantics in ways a three-tier property test found; the loader works around
+//! each: the JIT's `w = w` and `le16`/`le32` keep upper bits (rewritten), `mod32` by zero
+//! keeps upper bits (truncated first), `neg64` panics on `i64::MIN` under overflow checks
+//! (rewritten), the JIT calls helpers with a misaligned stack (helpers go through
+//! realigning trampolines), and cranelift compiles 64-bit conditional jumps as 32-bit ones
+//! (programs with such jumps are refused on cranelift, see [`cranelift_blocker`]). rbpf's JIT does not move
 //! `r10` on bpf-to-bpf calls and its cranelift back end does not implement them, so
 //! programs with bpf-to-bpf calls run on the interpreter only (which gives each frame its
 //! own stack area, sized by a scan of the function's stack accesses).
