@@ -5,7 +5,7 @@
 //! 1. Instructions rbpf cannot run, or that need kernel facilities, are refused with their
 //!    index: legacy packet loads (`ld_abs`/`ld_ind`), atomics, cpu v4 instructions, kfunc
 //!    calls, and helpers the ABI does not implement.
-//! 2. Each `ld_imm64` of a map becomes the address of the live [`Map`] (a handle that map
+//! 2. Each `ld_imm64` of a map becomes the address of the live [`Map`](super::maps::Map) (a handle that map
 //!    helpers check), each `ld_imm64` of a global the address inside its data-section map.
 //! 3. XDP programs read `struct xdp_md` with 32-bit loads; the loader finds, by a small
 //!    forward analysis, the loads whose base register holds the context and rewrites them
