@@ -33,7 +33,8 @@ mod tests;
 pub use maps::{Map, MapError, MapKind, MapSet, MapSpec};
 pub use object::{BpfObject, LinkedProgram, MapDef, ProgramInfo};
 pub use registry::{
-    parse_typed_bytes, Extension, ExtensionStats, LoadOptions, Registry, RunResult, Verification,
+    format_hex, parse_typed_bytes, run_once, run_repeat, Extension, ExtensionStats, LoadOptions,
+    Registry, RunResult, Verification,
 };
 pub use verifier_analysis::platform::Abi;
 pub use vm::{ExecTier, PacketMem, Program, RunOutcome, XdpBuf};
