@@ -29,8 +29,9 @@ fn kernel_available() -> bool {
             if std::env::var("BPFSWITCH_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
                 panic!("BPFSWITCH_REQUIRE_KERNEL=1 but the kernel oracle is unavailable: {e}");
             }
-            eprintln!(
-                "\n*** SKIPPED kernel differential: the kernel oracle is unavailable: {e} ***\n"
+            ext_cases::skip_loudly(
+                "kernel differential",
+                &format!("the kernel oracle is unavailable: {e}"),
             );
             false
         }

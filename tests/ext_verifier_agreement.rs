@@ -43,7 +43,11 @@ fn our_verifier_never_accepts_what_the_kernel_rejects() {
         if std::env::var("BPFSWITCH_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
             panic!("BPFSWITCH_REQUIRE_KERNEL=1 but the kernel oracle is unavailable: {e}");
         }
-        eprintln!("\n*** SKIPPED verifier agreement: the kernel oracle is unavailable: {e} ***\n");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED verifier agreement: the kernel oracle is unavailable: {e} ***\n"
+        );
         return;
     }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("extensions");

@@ -70,7 +70,11 @@ fn checked_in_objects_match_their_sources() {
             .is_ok_and(|o| o.status.success())
     };
     if !have("clang") || !have("make") {
-        eprintln!("\n*** SKIPPED checked_in_objects_match_their_sources: clang or make is not installed ***\n");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED checked_in_objects_match_their_sources: clang or make is not installed ***\n"
+        );
         return;
     }
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("extensions");

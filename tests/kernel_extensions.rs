@@ -22,7 +22,7 @@ fn kernel_available(test: &str) -> bool {
                     "{test}: BPFSWITCH_REQUIRE_KERNEL=1 but the kernel oracle is unavailable: {e}"
                 );
             }
-            eprintln!("\n*** SKIPPED {test}: the kernel oracle is unavailable: {e} ***\n");
+            ext_cases::skip_loudly(test, &format!("the kernel oracle is unavailable: {e}"));
             false
         }
     }

@@ -206,6 +206,13 @@ pub fn run_case<H: ExtensionHost>(
     }
 }
 
+/// Says loudly that a test is skipped and why: written straight to the process's stderr, so
+/// the test harness's output capture does not hide it in a passing run.
+pub fn skip_loudly(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test}: {why} ***\n");
+}
+
 /// Lower-case hex, for messages.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
