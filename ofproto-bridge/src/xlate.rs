@@ -194,14 +194,19 @@ pub enum Revalidation {
 }
 
 /// Re-translates the flow key `flow` of a cached entry whose translation was `cached`,
-/// without learning and answering filters with the results the entry recorded (so that no
-/// stateful filter runs during revalidation). `hooks` supplies extension indexes and write
-/// sets; its `filter` is never called.
+/// answering filters with the results the entry recorded (so that no stateful filter runs
+/// during revalidation). `hooks` supplies extension indexes (filters' too) and write sets;
+/// its `filter` is never called.
+///
+/// Pass `params.may_learn = true` for an entry that saw packets since its last revalidation:
+/// like Open vSwitch's revalidators pushing statistics, that refreshes the age of the MAC
+/// addresses its `normal` actions learnt (which a cache hit never does), without changing
+/// the translation. Otherwise pass `false`.
 pub fn revalidate(
     bridge: &mut Bridge,
     flow: &Flow,
     cached: &Xlation,
-    now_ns: u64,
+    params: XlateParams,
     hooks: &mut dyn XlateHooks,
 ) -> Revalidation {
     let mut replay = ReplayFilters {
@@ -209,10 +214,6 @@ pub fn revalidate(
         answers: &cached.filters,
         next: 0,
         diverged: false,
-    };
-    let params = XlateParams {
-        now_ns,
-        may_learn: false,
     };
     let x = translate(bridge, flow, params, &mut replay);
     if replay.diverged {
@@ -1824,7 +1825,7 @@ mod tests {
             }
         }
         assert_eq!(
-            revalidate(&mut b, &f, &x, 0, &mut Idx),
+            revalidate(&mut b, &f, &x, XlateParams::default(), &mut Idx),
             Revalidation::Unchanged
         );
         b.modify_flows(
@@ -1833,7 +1834,8 @@ mod tests {
             None,
             false,
         );
-        let Revalidation::Changed(y) = revalidate(&mut b, &f, &x, 0, &mut Idx) else {
+        let Revalidation::Changed(y) = revalidate(&mut b, &f, &x, XlateParams::default(), &mut Idx)
+        else {
             panic!("actions changed")
         };
         assert_eq!(y.actions, vec![OdpAction::Output(3)]);
@@ -1842,7 +1844,7 @@ mod tests {
         r.r#match.bpf_filters = vec!["other".into()];
         b.add_flow(r, 0);
         assert_eq!(
-            revalidate(&mut b, &f, &x, 0, &mut Idx),
+            revalidate(&mut b, &f, &x, XlateParams::default(), &mut Idx),
             Revalidation::Invalid
         );
     }

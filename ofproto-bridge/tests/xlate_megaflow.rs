@@ -157,7 +157,16 @@ fn check(bridge: &Bridge, f: &Flow, noises: &[[u64; 16]]) -> Result<Xlation, Tes
         replay: Some(Vec::new()),
         log: Vec::new(),
     };
-    let rv = revalidate(&mut after, f, &x3, 2, &mut h);
+    let rv = revalidate(
+        &mut after,
+        f,
+        &x3,
+        XlateParams {
+            now_ns: 2,
+            may_learn: true,
+        },
+        &mut h,
+    );
     if x3.version == bridge.version() {
         prop_assert_eq!(rv, Revalidation::Unchanged);
     }
