@@ -143,7 +143,10 @@ impl Flow {
 
     /// Whether every bit set in `self` is also set in `other`.
     pub fn is_subset_of(&self, other: &Flow) -> bool {
-        self.words().iter().zip(other.words()).all(|(a, b)| a & !b == 0)
+        self.words()
+            .iter()
+            .zip(other.words())
+            .all(|(a, b)| a & !b == 0)
     }
 
     /// Hash of the key's bits under `mask` (equal masked keys hash equal).
@@ -180,7 +183,9 @@ impl Flow {
 /// Mixes one word into a running hash (multiply-rotate, in the spirit of Open vSwitch's hash_add64).
 #[inline]
 pub fn hash_add(h: u64, w: u64) -> u64 {
-    (h ^ w.wrapping_mul(0x87c3_7b91_1142_53d5)).rotate_left(31).wrapping_mul(0x4cf5_ad43_2745_937f)
+    (h ^ w.wrapping_mul(0x87c3_7b91_1142_53d5))
+        .rotate_left(31)
+        .wrapping_mul(0x4cf5_ad43_2745_937f)
 }
 
 /// Final avalanche of a running hash.
