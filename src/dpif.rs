@@ -1,1 +1,1660 @@
-//! The datapath: caches in front of the bridge, upcalls, action execution and counters.
+//! The datapath: flow-key extraction, the exact-match and megaflow caches, upcalls into
+//! translation, action execution and counters (Open vSwitch's `dpif-netdev`).
+//!
+//! [`Datapath`] is the shared part (bridge, extensions, ports, configuration); each packet
+//! processing thread owns a [`Worker`] with its own caches and counters (a PMD thread).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use ofproto_bridge::action::OFPP_CONTROLLER;
+use ofproto_bridge::bridge::{Bridge, Reclassify};
+use ofproto_bridge::flow::Flow;
+use ofproto_bridge::ofctl::FlowMod;
+use ofproto_bridge::rule::Rule;
+use ofproto_bridge::table::{RuleMeta, RuleRef};
+use ofproto_bridge::xlate::{
+    revalidate, translate, Revalidation, XlateHooks, XlateParams, Xlation,
+};
+use ofproto_bridge::{DropReason, OdpAction, PortNo};
+use serde::Serialize;
+use verifier_analysis::AccessSet;
+
+use crate::emc::Emc;
+use crate::execute;
+use crate::ext::{Abi, ExtError, Extension, LoadOptions, RunOutcome};
+use crate::megaflow::{Guard, Megaflow, MegaflowCache, MfRef};
+use crate::packet::fieldmap::write_impact;
+use crate::packet::{extract, Layout, PacketBuf};
+use crate::port::Batch;
+
+/// Errors of datapath configuration (never of packet processing, which counts drops).
+#[derive(Debug, thiserror::Error)]
+pub enum DpError {
+    /// A flow in ovs-ofctl syntax did not parse.
+    #[error(transparent)]
+    FlowSyntax(#[from] ofproto_bridge::ofctl::OfctlError),
+    /// The bridge refused a flow-table modification.
+    #[error(transparent)]
+    FlowMod(#[from] ofproto_bridge::bridge::FlowModError),
+    /// An extension operation failed.
+    #[error(transparent)]
+    Ext(#[from] ExtError),
+    /// No such port.
+    #[error("no port {0}")]
+    NoSuchPort(PortNo),
+}
+
+/// Datapath configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct DpConfig {
+    /// Exact-match cache in front of the megaflow cache.
+    pub emc: bool,
+    /// Megaflow cache; `false` translates every packet (the cacheless reference).
+    pub megaflow: bool,
+    /// One megaflow hit in this many inserts its flow into the exact-match cache (Open
+    /// vSwitch's `emc-insert-inv-prob`); 1 inserts on every hit.
+    pub emc_insert_inv_prob: u32,
+    /// Maximum number of megaflows per worker.
+    pub megaflow_capacity: usize,
+    /// Number of workers (per-worker maps keep this many values).
+    pub workers: usize,
+}
+
+impl Default for DpConfig {
+    fn default() -> Self {
+        DpConfig {
+            emc: true,
+            megaflow: true,
+            emc_insert_inv_prob: 100,
+            megaflow_capacity: crate::megaflow::DEFAULT_CAPACITY,
+            workers: 1,
+        }
+    }
+}
+
+impl DpConfig {
+    /// No caches at all: every packet is translated.
+    pub fn cacheless() -> DpConfig {
+        DpConfig {
+            emc: false,
+            megaflow: false,
+            ..DpConfig::default()
+        }
+    }
+}
+
+/// Where transmitted packets go.
+pub trait TxSink {
+    /// Transmits `frame` on `port` (an OpenFlow port number, or `OFPP_CONTROLLER`).
+    fn transmit(&mut self, port: PortNo, frame: &[u8], ts_ns: u64);
+}
+
+impl<F: FnMut(PortNo, &[u8], u64)> TxSink for F {
+    fn transmit(&mut self, port: PortNo, frame: &[u8], ts_ns: u64) {
+        self(port, frame, ts_ns)
+    }
+}
+
+/// What became of one received packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Transmitted at least once.
+    Forwarded,
+    /// Dropped, with the reason.
+    Dropped(DropReason),
+}
+
+/// Counters of one port.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PortStats {
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Received packets transmitted at least once (on any port).
+    pub forwarded: u64,
+    /// Packets transmitted on this port.
+    pub tx_packets: u64,
+    /// Bytes transmitted on this port.
+    pub tx_bytes: u64,
+    /// Received packets dropped, by reason.
+    pub drops: BTreeMap<DropReason, u64>,
+}
+
+impl PortStats {
+    /// Received packets dropped, all reasons.
+    pub fn dropped(&self) -> u64 {
+        self.drops.values().sum()
+    }
+}
+
+/// Counters of a worker (or, summed, of the datapath).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DpStats {
+    /// Per port.
+    pub ports: BTreeMap<PortNo, PortStats>,
+    /// Lookups answered by the exact-match cache.
+    pub emc_hits: u64,
+    /// Lookups answered by the megaflow cache.
+    pub megaflow_hits: u64,
+    /// Lookups that missed every cache and were translated.
+    pub upcalls: u64,
+    /// Cache hits whose recorded filter results no longer held (handled as upcalls).
+    pub filter_mismatches: u64,
+    /// Passes of packets after the first (recirculations).
+    pub recirculations: u64,
+    /// Recirculations that the verifier's write sets made unnecessary.
+    pub recircs_avoided: u64,
+    /// Filter runs.
+    pub filter_runs: u64,
+    /// Filter results taken from the cache instead of running a stateless filter.
+    pub filter_cached: u64,
+    /// Extension action and port-hook runs.
+    pub ext_runs: u64,
+    /// Megaflows installed.
+    pub megaflows_installed: u64,
+    /// Megaflows revalidated after a bridge change.
+    pub revalidated: u64,
+    /// Megaflows deleted or replaced by revalidation.
+    pub revalidation_changes: u64,
+}
+
+impl DpStats {
+    /// Adds `other` into `self` (summing workers).
+    pub fn merge(&mut self, other: &DpStats) {
+        for (no, p) in &other.ports {
+            let q = self.ports.entry(*no).or_default();
+            q.rx_packets += p.rx_packets;
+            q.rx_bytes += p.rx_bytes;
+            q.forwarded += p.forwarded;
+            q.tx_packets += p.tx_packets;
+            q.tx_bytes += p.tx_bytes;
+            for (r, n) in &p.drops {
+                *q.drops.entry(*r).or_default() += n;
+            }
+        }
+        self.emc_hits += other.emc_hits;
+        self.megaflow_hits += other.megaflow_hits;
+        self.upcalls += other.upcalls;
+        self.filter_mismatches += other.filter_mismatches;
+        self.recirculations += other.recirculations;
+        self.recircs_avoided += other.recircs_avoided;
+        self.filter_runs += other.filter_runs;
+        self.filter_cached += other.filter_cached;
+        self.ext_runs += other.ext_runs;
+        self.megaflows_installed += other.megaflows_installed;
+        self.revalidated += other.revalidated;
+        self.revalidation_changes += other.revalidation_changes;
+    }
+    /// Packets received on all ports.
+    pub fn rx(&self) -> u64 {
+        self.ports.values().map(|p| p.rx_packets).sum()
+    }
+    /// Received packets transmitted at least once.
+    pub fn forwarded(&self) -> u64 {
+        self.ports.values().map(|p| p.forwarded).sum()
+    }
+    /// Received packets dropped.
+    pub fn dropped(&self) -> u64 {
+        self.ports.values().map(|p| p.dropped()).sum()
+    }
+}
+
+/// The drop reasons, in declaration order (counter index = `reason as usize`).
+const DROP_REASONS: [DropReason; 11] = [
+    DropReason::Action,
+    DropReason::TableMiss,
+    DropReason::TtlExceeded,
+    DropReason::NoController,
+    DropReason::LoopBack,
+    DropReason::NoSuchPort,
+    DropReason::ExtDrop,
+    DropReason::ExtAborted,
+    DropReason::PortHook,
+    DropReason::TooDeep,
+    DropReason::Malformed,
+];
+const _: () = assert!(DropReason::Malformed as usize == DROP_REASONS.len() - 1);
+
+/// What the datapath keeps about a loaded extension, computed once at load.
+struct ExtInfo {
+    ext: Arc<Extension>,
+    /// Result depends only on the bytes read, the packet length and map contents.
+    stateless: bool,
+    /// The verified read set, when bounded.
+    reads: Option<Vec<(usize, usize)>>,
+    /// The verified write set, when bounded and the program cannot resize the packet.
+    writes: Option<Vec<(usize, usize)>>,
+    /// Whether it may write packet bytes at all (filters that do run on a copy).
+    may_write: bool,
+}
+
+impl ExtInfo {
+    fn new(ext: Arc<Extension>) -> ExtInfo {
+        let a = ext.analysis();
+        let accepted = ext.verification().allows_jit();
+        let ranges = |s: &AccessSet| match s {
+            AccessSet::Ranges(r) => Some(
+                r.iter()
+                    .map(|b| (b.start as usize, b.end as usize))
+                    .collect::<Vec<_>>(),
+            ),
+            AccessSet::Unbounded => None,
+        };
+        let reads = if accepted {
+            ranges(&a.packet_reads)
+        } else {
+            None
+        };
+        let writes = if accepted && !a.may_resize {
+            ranges(&a.packet_writes)
+        } else {
+            None
+        };
+        let may_write = !accepted || a.may_resize || !a.packet_writes.is_empty();
+        ExtInfo {
+            stateless: accepted && !a.stateful && !a.reads_metadata() && reads.is_some(),
+            reads,
+            writes,
+            may_write,
+            ext,
+        }
+    }
+}
+
+/// The extensions as workers see them: an immutable snapshot, replaced on every change.
+#[derive(Default)]
+struct ExtTable {
+    /// By index; an index is never reused for another load, so cached translations that
+    /// name an index cannot silently run a replacement.
+    slots: Vec<Option<Arc<ExtInfo>>>,
+    by_name: BTreeMap<String, u32>,
+    /// Port hooks by ingress port.
+    hooks: BTreeMap<PortNo, u32>,
+}
+
+impl ExtTable {
+    fn get(&self, idx: u32) -> Option<&Arc<ExtInfo>> {
+        self.slots.get(idx as usize).and_then(|s| s.as_ref())
+    }
+    fn index(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+}
+
+/// The shared datapath: bridge, extensions, ports and configuration.
+///
+/// **Locking:** the bridge is behind a mutex taken by upcalls, revalidation and the control
+/// plane, never by a cache hit. Workers notice changes through two counters read without
+/// locks at every batch: the bridge version (revalidate cached flows) and the extension
+/// epoch (take a new extension snapshot and drop cached filter results).
+pub struct Datapath {
+    cfg: DpConfig,
+    bridge: Mutex<Bridge>,
+    version: AtomicU64,
+    exts: RwLock<Arc<ExtTable>>,
+    ext_epoch: AtomicU64,
+}
+
+impl Datapath {
+    /// A datapath with no ports, no flows and no extensions.
+    pub fn new(cfg: DpConfig) -> Arc<Datapath> {
+        let bridge = Bridge::new();
+        let version = AtomicU64::new(bridge.version());
+        Arc::new(Datapath {
+            cfg,
+            bridge: Mutex::new(bridge),
+            version,
+            exts: RwLock::new(Arc::new(ExtTable::default())),
+            ext_epoch: AtomicU64::new(1),
+        })
+    }
+    /// The configuration.
+    pub fn config(&self) -> &DpConfig {
+        &self.cfg
+    }
+    /// Adds OpenFlow port `no` (included in floods).
+    pub fn add_port(&self, no: PortNo) {
+        self.with_bridge(|b| b.add_port(no, true));
+    }
+    /// Port numbers, in order.
+    pub fn ports(&self) -> Vec<PortNo> {
+        let mut v: Vec<PortNo> = self.lock_bridge().ports().map(|p| p.no).collect();
+        v.sort_unstable();
+        v
+    }
+    /// Applies a flow file in `ovs-ofctl add-flows` syntax; returns the number of flow mods.
+    /// Nothing is applied if a line does not parse.
+    pub fn add_flows(&self, text: &str, now_ns: u64) -> Result<usize, DpError> {
+        let fms = ofproto_bridge::ofctl::parse_flows_file(text)?;
+        for fm in &fms {
+            self.flow_mod(fm, now_ns)?;
+        }
+        Ok(fms.len())
+    }
+    /// Applies one flow mod.
+    pub fn flow_mod(&self, fm: &FlowMod, now_ns: u64) -> Result<(), DpError> {
+        self.with_bridge(|b| b.apply_flow_mod(fm, now_ns))?;
+        Ok(())
+    }
+    fn lock_bridge(&self) -> std::sync::MutexGuard<'_, Bridge> {
+        self.bridge.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Runs `f` on the bridge (its version contract makes the workers revalidate).
+    pub fn with_bridge<R>(&self, f: impl FnOnce(&mut Bridge) -> R) -> R {
+        let mut b = self.lock_bridge();
+        let r = f(&mut b);
+        self.version.store(b.version(), Ordering::Release);
+        r
+    }
+    /// The bridge version the workers revalidate against.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+    /// Every rule with its counters (as credited by the workers' last [`Worker::sync`]).
+    pub fn dump_flows(&self) -> Vec<(RuleRef, Arc<Rule>, RuleMeta)> {
+        self.lock_bridge().tables().rules()
+    }
+    /// Sets the bridge's reclassification policy.
+    pub fn set_reclassify(&self, policy: Reclassify) {
+        self.with_bridge(|b| b.set_reclassify(policy));
+    }
+    /// The bridge's reclassification policy.
+    pub fn reclassify(&self) -> Reclassify {
+        self.lock_bridge().reclassify()
+    }
+    /// Expires rules whose timeouts passed; returns how many.
+    pub fn expire(&self, now_ns: u64) -> usize {
+        self.with_bridge(|b| b.expire(now_ns).len())
+    }
+    fn ext_table(&self) -> Arc<ExtTable> {
+        self.exts.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// Changes the extension table; bumps the epoch and the bridge version (translations
+    /// name extensions by index).
+    fn edit_exts<R>(
+        &self,
+        f: impl FnOnce(&mut ExtTable) -> Result<R, DpError>,
+    ) -> Result<R, DpError> {
+        let mut guard = self.exts.write().unwrap_or_else(|p| p.into_inner());
+        let mut t = ExtTable {
+            slots: guard.slots.clone(),
+            by_name: guard.by_name.clone(),
+            hooks: guard.hooks.clone(),
+        };
+        let r = f(&mut t)?;
+        *guard = Arc::new(t);
+        drop(guard);
+        self.ext_epoch.fetch_add(1, Ordering::AcqRel);
+        self.with_bridge(|b| b.bump_version());
+        Ok(r)
+    }
+    /// Loads an extension under `name` (see [`LoadOptions`]; `opts.replace` swaps it in for
+    /// the rules that reference the name).
+    pub fn load_extension(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        opts: &LoadOptions,
+    ) -> Result<Arc<Extension>, DpError> {
+        if !opts.replace && self.extension(name).is_some() {
+            return Err(ExtError::Exists(name.into()).into());
+        }
+        let mut opts = opts.clone();
+        opts.workers = opts.workers.max(self.cfg.workers);
+        let ext = Arc::new(Extension::load(name, bytes, &opts)?);
+        let info = Arc::new(ExtInfo::new(ext.clone()));
+        self.edit_exts(|t| {
+            if !opts.replace && t.by_name.contains_key(name) {
+                return Err(ExtError::Exists(name.into()).into());
+            }
+            let idx = t.slots.len() as u32;
+            t.slots.push(Some(info));
+            if let Some(old) = t.by_name.insert(name.to_string(), idx) {
+                t.slots[old as usize] = None;
+                for h in t.hooks.values_mut() {
+                    if *h == old {
+                        *h = idx;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(ext)
+    }
+    /// Unloads an extension, refused while a rule or port hook references it.
+    pub fn unload_extension(&self, name: &str) -> Result<(), DpError> {
+        let mut users = self.rules_using(name);
+        let table = self.ext_table();
+        let Some(idx) = table.index(name) else {
+            return Err(ExtError::NotFound {
+                what: "extension",
+                name: name.into(),
+            }
+            .into());
+        };
+        for (port, h) in &table.hooks {
+            if *h == idx {
+                users.push(format!("port hook on port {port}"));
+            }
+        }
+        if !users.is_empty() {
+            return Err(ExtError::InUse {
+                name: name.into(),
+                rules: users,
+            }
+            .into());
+        }
+        self.edit_exts(|t| {
+            if let Some(i) = t.by_name.remove(name) {
+                t.slots[i as usize] = None;
+            }
+            Ok(())
+        })
+    }
+    /// The extension called `name`.
+    pub fn extension(&self, name: &str) -> Option<Arc<Extension>> {
+        let t = self.ext_table();
+        t.index(name)
+            .and_then(|i| t.get(i))
+            .map(|info| info.ext.clone())
+    }
+    /// Every loaded extension, by name.
+    pub fn extensions(&self) -> Vec<Arc<Extension>> {
+        let t = self.ext_table();
+        t.by_name
+            .values()
+            .filter_map(|i| t.get(*i))
+            .map(|info| info.ext.clone())
+            .collect()
+    }
+    /// Descriptions of the rules that reference extension `name` (filters or actions), in
+    /// ovs-ofctl syntax.
+    pub fn rules_using(&self, name: &str) -> Vec<String> {
+        let b = self.lock_bridge();
+        b.tables()
+            .rules()
+            .into_iter()
+            .filter(|(_, r, _)| rule_uses(r, name))
+            .map(|(_, r, _)| ofproto_bridge::ofctl::format_rule(&r))
+            .collect()
+    }
+    /// The port hook attached to `port`, by extension name.
+    pub fn port_hook(&self, port: PortNo) -> Option<String> {
+        let t = self.ext_table();
+        let idx = *t.hooks.get(&port)?;
+        t.get(idx).map(|i| i.ext.name().to_string())
+    }
+    /// Updates a map entry from typed or hex text (invalidates cached filter results).
+    pub fn map_update(&self, ext: &str, map: &str, key: &str, value: &str) -> Result<(), DpError> {
+        self.named(ext)?.map_update_str(map, key, value)?;
+        self.ext_epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+    /// Deletes a map entry given as typed or hex text (invalidates cached filter results).
+    pub fn map_delete(&self, ext: &str, map: &str, key: &str) -> Result<(), DpError> {
+        self.named(ext)?.map_delete_str(map, key)?;
+        self.ext_epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+    /// Every entry of a map, as (key, value) bytes.
+    pub fn map_dump(
+        &self,
+        ext: &str,
+        map: &str,
+    ) -> Result<Vec<crate::ext::registry::MapEntry>, DpError> {
+        Ok(self.named(ext)?.map_dump(map)?)
+    }
+    /// Tells the workers that extension maps changed behind the datapath's back (a map
+    /// written through [`Extension::map`] directly), so cached filter results are dropped.
+    pub fn maps_changed(&self) {
+        self.ext_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+    fn named(&self, ext: &str) -> Result<Arc<Extension>, DpError> {
+        self.extension(ext).ok_or_else(|| {
+            ExtError::NotFound {
+                what: "extension",
+                name: ext.into(),
+            }
+            .into()
+        })
+    }
+    /// Attaches extension `ext` to `port` as a hook run on every received packet before
+    /// classification (`None` detaches).
+    pub fn set_port_hook(&self, port: PortNo, ext: Option<&str>) -> Result<(), DpError> {
+        if self.lock_bridge().port(port).is_none() {
+            return Err(DpError::NoSuchPort(port));
+        }
+        self.edit_exts(|t| {
+            match ext {
+                Some(name) => {
+                    let idx = t.index(name).ok_or_else(|| ExtError::NotFound {
+                        what: "extension",
+                        name: name.into(),
+                    })?;
+                    t.hooks.insert(port, idx);
+                }
+                None => {
+                    t.hooks.remove(&port);
+                }
+            }
+            Ok(())
+        })
+    }
+    /// A packet-processing worker with its own caches (`id` selects per-worker map values).
+    pub fn worker(self: &Arc<Self>, id: usize) -> Worker {
+        Worker {
+            dp: self.clone(),
+            id,
+            emc: Emc::new(),
+            mf: MegaflowCache::new(self.cfg.megaflow_capacity),
+            exts: self.ext_table(),
+            ext_epoch: self.ext_epoch.load(Ordering::Acquire),
+            version: 0,
+            ports: Vec::new(),
+            c: Counters::default(),
+            memo: Vec::new(),
+            scratch: PacketBuf::new(),
+            flow: Flow::default(),
+            emc_insert_tick: 0,
+            last_sync_ns: 0,
+            used_layout: false,
+        }
+    }
+}
+
+/// Whether `rule` references extension `name` as a filter or an action.
+fn rule_uses(rule: &Rule, name: &str) -> bool {
+    rule.r#match.bpf_filters.iter().any(|f| f == name)
+        || rule
+            .actions
+            .iter()
+            .any(|a| matches!(a, ofproto_bridge::Action::Bpf(n) if n == name))
+}
+
+/// Description of one installed megaflow (for dumps).
+#[derive(Clone, Debug, Serialize)]
+pub struct MegaflowInfo {
+    /// The megaflow in `ovs-appctl dpctl/dump-flows` style: match, statistics and actions.
+    pub text: String,
+    /// Packets that hit it.
+    pub packets: u64,
+}
+
+/// Per-port counters as a worker keeps them.
+#[derive(Clone, Copy, Default)]
+struct PortCounters {
+    rx_packets: u64,
+    rx_bytes: u64,
+    forwarded: u64,
+    tx_packets: u64,
+    tx_bytes: u64,
+    drops: [u64; DROP_REASONS.len()],
+}
+
+/// Worker counters that are not per port.
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    emc_hits: u64,
+    megaflow_hits: u64,
+    upcalls: u64,
+    filter_mismatches: u64,
+    recirculations: u64,
+    recircs_avoided: u64,
+    filter_runs: u64,
+    filter_cached: u64,
+    ext_runs: u64,
+    megaflows_installed: u64,
+    revalidated: u64,
+    revalidation_changes: u64,
+}
+
+/// A packet-processing worker: caches, counters, and the processing loop's entry points.
+pub struct Worker {
+    dp: Arc<Datapath>,
+    id: usize,
+    emc: Emc,
+    mf: MegaflowCache,
+    exts: Arc<ExtTable>,
+    ext_epoch: u64,
+    /// Bridge version the cached flows were last revalidated against (0: never synced).
+    version: u64,
+    ports: Vec<(PortNo, PortCounters)>,
+    c: Counters,
+    /// Filter results obtained during the current pass of the current packet.
+    memo: Vec<(u32, bool)>,
+    scratch: PacketBuf,
+    flow: Flow,
+    emc_insert_tick: u32,
+    last_sync_ns: u64,
+    /// Set by an upcall whose translation mapped a write set through the packet's layout.
+    used_layout: bool,
+}
+
+/// How a pass of a packet through the caches ended.
+enum PassEnd {
+    Done(Fate),
+    Recirc(u32),
+}
+
+/// An XDP (or uBPF) verdict as the pipeline acts on it.
+enum ExtVerdict {
+    Pass,
+    Drop(DropReason),
+    Tx,
+    Redirect(PortNo),
+}
+
+fn verdict(info: &ExtInfo, r: Result<RunOutcome, ExtError>) -> ExtVerdict {
+    use crate::ext::vm::xdp;
+    let out = match r {
+        Ok(o) if o.fault.is_none() => o,
+        _ => return ExtVerdict::Drop(DropReason::ExtAborted),
+    };
+    match info.ext.abi() {
+        Abi::Ubpf => {
+            if out.retcode == 0 {
+                ExtVerdict::Drop(DropReason::ExtDrop)
+            } else {
+                ExtVerdict::Pass
+            }
+        }
+        Abi::Xdp => match out.retcode as u32 as u64 {
+            xdp::PASS => ExtVerdict::Pass,
+            xdp::DROP => ExtVerdict::Drop(DropReason::ExtDrop),
+            xdp::TX => ExtVerdict::Tx,
+            xdp::REDIRECT => match out.redirect {
+                Some(p) => ExtVerdict::Redirect(p),
+                None => ExtVerdict::Drop(DropReason::ExtAborted),
+            },
+            // ABORTED, and any unknown action (the kernel warns and drops).
+            _ => ExtVerdict::Drop(DropReason::ExtAborted),
+        },
+    }
+}
+
+/// Runs filter `info` on `pkt` (on a copy if the program may write) and says whether it
+/// matched (returned non-zero, Oko's rule).
+fn run_filter(
+    info: &ExtInfo,
+    pkt: &mut PacketBuf,
+    scratch: &mut PacketBuf,
+    in_port: PortNo,
+    ts_ns: u64,
+) -> bool {
+    let r = if info.may_write {
+        scratch.load(pkt.data());
+        info.ext.run(scratch, in_port, Some(ts_ns))
+    } else {
+        info.ext.run(pkt, in_port, Some(ts_ns))
+    };
+    matches!(r, Ok(o) if o.fault.is_none() && o.retcode != 0)
+}
+
+/// Translation's view of the packet being upcalled.
+struct Hooks<'a> {
+    exts: &'a ExtTable,
+    pkt: &'a mut PacketBuf,
+    scratch: &'a mut PacketBuf,
+    layout: Layout,
+    parsed: &'a Flow,
+    in_port: PortNo,
+    ts_ns: u64,
+    memo: &'a mut Vec<(u32, bool)>,
+    filter_runs: u64,
+    /// Set when a write set was mapped onto fields through the layout.
+    used_layout: bool,
+}
+
+impl XlateHooks for Hooks<'_> {
+    fn filter(&mut self, name: &str) -> Option<(u32, bool)> {
+        let idx = self.exts.index(name)?;
+        if let Some(&(_, r)) = self.memo.iter().find(|(i, _)| *i == idx) {
+            return Some((idx, r));
+        }
+        let info = self.exts.get(idx)?;
+        self.filter_runs += 1;
+        let r = run_filter(info, self.pkt, self.scratch, self.in_port, self.ts_ns);
+        self.memo.push((idx, r));
+        Some((idx, r))
+    }
+
+    fn ext_index(&self, name: &str) -> Option<u32> {
+        self.exts.index(name)
+    }
+
+    fn bpf_write_set(&mut self, ext_index: u32, flow: &Flow, wc: &mut Flow) -> Option<Flow> {
+        let writes = self.exts.get(ext_index)?.writes.as_ref()?;
+        // The write set is relative to the packet's start: map it through the layout of the
+        // packet as parsed, which holds only while earlier actions did not move headers.
+        if flow.vlans != self.parsed.vlans || flow.dl_type != self.parsed.dl_type {
+            return None;
+        }
+        let frame = self.pkt.data();
+        let mut fields = crate::packet::fieldmap::FieldSet::EMPTY;
+        for &(start, end) in writes {
+            let imp = write_impact(frame, &self.layout, start, end);
+            if imp.relayout || imp.unnamed {
+                return None;
+            }
+            for f in imp.fields.iter() {
+                fields.insert(f);
+            }
+        }
+        // The mapping read the layout: the megaflow holds only for this layout (the datapath
+        // checks it on every hit) and for the fields that decide it.
+        self.used_layout = true;
+        layout_mask(wc);
+        Some(fields.mask())
+    }
+}
+
+/// Un-wildcards the flow-key fields that decide a frame's header layout.
+fn layout_mask(wc: &mut Flow) {
+    wc.dl_type = !0;
+    for v in wc.vlans.iter_mut() {
+        v.tpid = !0;
+        v.tci = !0;
+    }
+    wc.nw_proto = !0;
+    wc.nw_frag = !0;
+}
+
+impl Worker {
+    /// The datapath this worker belongs to.
+    pub fn datapath(&self) -> &Arc<Datapath> {
+        &self.dp
+    }
+
+    fn port(&mut self, no: PortNo) -> &mut PortCounters {
+        let i = match self.ports.iter().position(|(p, _)| *p == no) {
+            Some(i) => i,
+            None => {
+                self.ports.push((no, PortCounters::default()));
+                self.ports.len() - 1
+            }
+        };
+        &mut self.ports[i].1
+    }
+
+    /// Processes every packet of `batch`, received on `in_port` (timestamps are the batch's).
+    pub fn process_batch(&mut self, in_port: PortNo, batch: &mut Batch, tx: &mut dyn TxSink) {
+        let Some((_, ts0)) = batch.get(0) else {
+            return;
+        };
+        self.sync_if_needed(ts0);
+        for i in 0..batch.len() {
+            let (pkt, ts) = batch.get_mut(i).expect("index below len");
+            self.process_one(in_port, pkt, ts, tx);
+        }
+    }
+
+    /// Processes one packet received on `in_port` at `ts_ns`.
+    pub fn process(
+        &mut self,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+    ) -> Fate {
+        self.sync_if_needed(ts_ns);
+        self.process_one(in_port, pkt, ts_ns, tx)
+    }
+
+    #[inline]
+    fn sync_if_needed(&mut self, now_ns: u64) {
+        if self.version != self.dp.version.load(Ordering::Acquire)
+            || self.ext_epoch != self.dp.ext_epoch.load(Ordering::Acquire)
+        {
+            self.sync(now_ns);
+        }
+    }
+
+    fn process_one(
+        &mut self,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+    ) -> Fate {
+        let len = pkt.len() as u64;
+        {
+            let p = self.port(in_port);
+            p.rx_packets += 1;
+            p.rx_bytes += len;
+        }
+        let fate = self.pipeline(in_port, pkt, ts_ns, tx);
+        let p = self.port(in_port);
+        match fate {
+            Fate::Forwarded => p.forwarded += 1,
+            Fate::Dropped(r) => p.drops[r as usize] += 1,
+        }
+        fate
+    }
+
+    fn transmit(&mut self, tx: &mut dyn TxSink, port: PortNo, frame: &[u8], ts_ns: u64) {
+        let p = self.port(port);
+        p.tx_packets += 1;
+        p.tx_bytes += frame.len() as u64;
+        tx.transmit(port, frame, ts_ns);
+    }
+
+    fn pipeline(
+        &mut self,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+    ) -> Fate {
+        if let Some(&hook) = self.exts.hooks.get(&in_port) {
+            if let Some(info) = self.exts.get(hook).cloned() {
+                self.c.ext_runs += 1;
+                let r = info.ext.run(pkt, in_port, Some(ts_ns));
+                match verdict(&info, r) {
+                    ExtVerdict::Pass => {}
+                    ExtVerdict::Drop(_) => return Fate::Dropped(DropReason::PortHook),
+                    ExtVerdict::Tx => {
+                        let frame = pkt.data().to_vec();
+                        self.transmit(tx, in_port, &frame, ts_ns);
+                        return Fate::Forwarded;
+                    }
+                    ExtVerdict::Redirect(p) => return self.redirect(tx, pkt, p, ts_ns),
+                }
+            }
+        }
+        let mut recirc_id = 0;
+        let mut output_seen = false;
+        let mut passes = 0;
+        loop {
+            match self.pass(in_port, recirc_id, pkt, ts_ns, tx, &mut output_seen) {
+                PassEnd::Done(f) => return f,
+                PassEnd::Recirc(id) => {
+                    passes += 1;
+                    self.c.recirculations += 1;
+                    if passes > ofproto_bridge::xlate::MAX_RECIRC_DEPTH {
+                        return if output_seen {
+                            Fate::Forwarded
+                        } else {
+                            Fate::Dropped(DropReason::TooDeep)
+                        };
+                    }
+                    recirc_id = id;
+                }
+            }
+        }
+    }
+
+    fn redirect(&mut self, tx: &mut dyn TxSink, pkt: &PacketBuf, port: PortNo, ts: u64) -> Fate {
+        if self.dp.lock_bridge().port(port).is_none() {
+            return Fate::Dropped(DropReason::NoSuchPort);
+        }
+        let frame = pkt.data().to_vec();
+        self.transmit(tx, port, &frame, ts);
+        Fate::Forwarded
+    }
+
+    /// One pass: extract, look up (or upcall), execute.
+    fn pass(
+        &mut self,
+        in_port: PortNo,
+        recirc_id: u32,
+        pkt: &mut PacketBuf,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> PassEnd {
+        let mut flow = std::mem::take(&mut self.flow);
+        let layout = extract(pkt.data(), in_port, &mut flow);
+        flow.recirc_id = recirc_id;
+        self.memo.clear();
+        let guard = Guard {
+            layout,
+            len: pkt.len() as u32,
+        };
+        let end = if !self.dp.cfg.megaflow {
+            let x = self.upcall(&flow, layout, pkt, ts_ns);
+            self.execute(&x.actions, in_port, pkt, layout, ts_ns, tx, output_seen)
+        } else {
+            let r = match self.cached(&flow, &guard, pkt, in_port, ts_ns) {
+                Some(r) => r,
+                None => {
+                    let x = self.upcall(&flow, layout, pkt, ts_ns);
+                    match self.install(&flow, x, guard) {
+                        Ok(r) => {
+                            if self.dp.cfg.emc {
+                                self.emc_maybe_insert(&flow, flow.hash_exact(0), r);
+                            }
+                            r
+                        }
+                        Err(x) => {
+                            let end = self.execute(
+                                &x.actions,
+                                in_port,
+                                pkt,
+                                layout,
+                                ts_ns,
+                                tx,
+                                output_seen,
+                            );
+                            self.flow = flow;
+                            return end;
+                        }
+                    }
+                }
+            };
+            let mf = self.mf.get_mut(r).expect("live megaflow");
+            mf.packets += 1;
+            mf.bytes += pkt.len() as u64;
+            mf.used_ns = ts_ns;
+            // The actions are borrowed from the cache while they run; running them never
+            // touches the cache (a recirculation returns first).
+            let actions: *const [OdpAction] = mf.xlation.actions.as_slice();
+            // SAFETY: `execute` does not add, remove or modify megaflows (it touches only
+            // counters, the packet and the sink), so the slice stays valid while it runs.
+            let actions = unsafe { &*actions };
+            self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen)
+        };
+        self.flow = flow;
+        end
+    }
+
+    /// Looks `flow` up in the caches; returns the megaflow to execute if one matches and its
+    /// recorded filter results still hold.
+    fn cached(
+        &mut self,
+        flow: &Flow,
+        guard: &Guard,
+        pkt: &mut PacketBuf,
+        in_port: PortNo,
+        ts_ns: u64,
+    ) -> Option<MfRef> {
+        let use_emc = self.dp.cfg.emc;
+        let hash = if use_emc { flow.hash_exact(0) } else { 0 };
+        let mut from_emc = false;
+        let mut hit = None;
+        if use_emc {
+            if let Some(r) = self.emc.lookup(flow, hash) {
+                if self.mf.is_live(r) {
+                    hit = Some(r);
+                    from_emc = true;
+                } else {
+                    self.emc.remove(flow, hash);
+                }
+            }
+        }
+        if hit.is_none() {
+            hit = self.mf.lookup(flow);
+        }
+        let r = hit?;
+        let mf = self.mf.get(r).expect("live megaflow");
+        if let Some(wl) = &mf.write_layout {
+            if *wl != guard.layout {
+                return None;
+            }
+        }
+        if !mf.xlation.filters.is_empty() {
+            let reuse = mf.guard.as_ref() == Some(guard);
+            for (i, &(idx, want)) in mf.xlation.filters.iter().enumerate() {
+                if reuse && i < 64 && mf.cached_filters & (1 << i) != 0 {
+                    self.c.filter_cached += 1;
+                    continue;
+                }
+                let got = match self.memo.iter().find(|(j, _)| *j == idx) {
+                    Some(&(_, g)) => g,
+                    None => {
+                        let info = self.exts.get(idx)?;
+                        self.c.filter_runs += 1;
+                        let g = run_filter(info, pkt, &mut self.scratch, in_port, ts_ns);
+                        self.memo.push((idx, g));
+                        g
+                    }
+                };
+                if got != want {
+                    self.c.filter_mismatches += 1;
+                    return None;
+                }
+            }
+        }
+        if from_emc {
+            self.c.emc_hits += 1;
+        } else {
+            self.c.megaflow_hits += 1;
+            self.emc_maybe_insert(flow, hash, r);
+        }
+        Some(r)
+    }
+
+    /// Inserts `flow` → `r` into the exact-match cache, one time in `emc_insert_inv_prob`
+    /// (after a megaflow hit or an upcall, as Open vSwitch's `emc_probabilistic_insert`).
+    #[inline]
+    fn emc_maybe_insert(&mut self, flow: &Flow, hash: u64, r: MfRef) {
+        if !self.dp.cfg.emc {
+            return;
+        }
+        self.emc_insert_tick += 1;
+        if self.emc_insert_tick >= self.dp.cfg.emc_insert_inv_prob.max(1) {
+            self.emc_insert_tick = 0;
+            let mf = &self.mf;
+            self.emc.insert(flow, hash, r, |x| mf.is_live(x));
+        }
+    }
+
+    /// Translates `flow` (a cache miss).
+    fn upcall(&mut self, flow: &Flow, layout: Layout, pkt: &mut PacketBuf, ts_ns: u64) -> Xlation {
+        self.c.upcalls += 1;
+        let exts = self.exts.clone();
+        let mut hooks = Hooks {
+            exts: &exts,
+            pkt,
+            scratch: &mut self.scratch,
+            layout,
+            parsed: flow,
+            in_port: flow.in_port,
+            ts_ns,
+            memo: &mut self.memo,
+            filter_runs: 0,
+            used_layout: false,
+        };
+        let params = XlateParams {
+            now_ns: ts_ns,
+            may_learn: true,
+        };
+        let x = {
+            let mut b = self.dp.lock_bridge();
+            let x = translate(&mut b, flow, params, &mut hooks);
+            self.dp.version.store(b.version(), Ordering::Release);
+            x
+        };
+        self.c.filter_runs += hooks.filter_runs;
+        self.c.recircs_avoided += u64::from(x.recircs_avoided);
+        self.used_layout = hooks.used_layout;
+        x
+    }
+
+    /// Installs the translation of `flow` as a megaflow; gives the translation back when the
+    /// cache is full.
+    fn install(&mut self, flow: &Flow, x: Xlation, guard: Guard) -> Result<MfRef, Box<Xlation>> {
+        let mut mf = Megaflow::new(*flow, x);
+        if std::mem::take(&mut self.used_layout) {
+            mf.write_layout = Some(guard.layout);
+        }
+        // Stateless filters whose reads the flow key and the layout determine need not run
+        // on a hit that meets the guard: un-wildcard what determines those bytes.
+        let mut extra = Flow::default();
+        let mut cached = 0u64;
+        for (i, &(idx, _)) in mf.xlation.filters.iter().enumerate().take(64) {
+            let Some(info) = self.exts.get(idx) else {
+                continue;
+            };
+            if !info.stateless {
+                continue;
+            }
+            let Some(reads) = &info.reads else { continue };
+            if let Some(m) = read_cover(flow, &guard.layout, reads) {
+                extra.or_assign(&m);
+                cached |= 1 << i;
+            }
+        }
+        if cached != 0 {
+            mf.mask.or_assign(&extra);
+            layout_mask(&mut mf.mask);
+            mf.guard = Some(guard);
+            mf.cached_filters = cached;
+        }
+        match self.mf.insert(mf) {
+            Ok(r) => {
+                self.c.megaflows_installed += 1;
+                Ok(r)
+            }
+            Err(mf) => Err(Box::new(mf.xlation)),
+        }
+    }
+}
+
+impl Worker {
+    /// Runs datapath actions on the packet.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
+    fn execute(
+        &mut self,
+        actions: &[OdpAction],
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        mut layout: Layout,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> PassEnd {
+        // Set after an extension ran: its writes may have moved headers.
+        let mut stale = false;
+        for a in actions {
+            if stale
+                && matches!(
+                    a,
+                    OdpAction::SetMasked { .. } | OdpAction::PushVlan { .. } | OdpAction::PopVlan
+                )
+            {
+                layout = extract(pkt.data(), in_port, &mut self.scratch_flow());
+                stale = false;
+            }
+            match a {
+                OdpAction::Output(p) => {
+                    *output_seen = true;
+                    let p = *p;
+                    let port = self.port(p);
+                    port.tx_packets += 1;
+                    port.tx_bytes += pkt.len() as u64;
+                    tx.transmit(p, pkt.data(), ts_ns);
+                }
+                OdpAction::Userspace { max_len } => {
+                    *output_seen = true;
+                    let n = if *max_len == 0 {
+                        pkt.len()
+                    } else {
+                        pkt.len().min(*max_len as usize)
+                    };
+                    let port = self.port(OFPP_CONTROLLER);
+                    port.tx_packets += 1;
+                    port.tx_bytes += n as u64;
+                    tx.transmit(OFPP_CONTROLLER, &pkt.data()[..n], ts_ns);
+                }
+                OdpAction::SetMasked { field, value, mask } => {
+                    // A header the packet lacks is skipped silently, as Open vSwitch does.
+                    let _ = execute::set_masked(pkt.data_mut(), &layout, *field, *value, *mask);
+                }
+                OdpAction::PushVlan { tpid, tci } => {
+                    if let Ok(l) = execute::push_vlan(pkt, &layout, *tpid, *tci) {
+                        layout = l;
+                    }
+                }
+                OdpAction::PopVlan => {
+                    if let Ok(l) = execute::pop_vlan(pkt, &layout) {
+                        layout = l;
+                    }
+                }
+                OdpAction::Bpf(idx) => {
+                    let Some(info) = self.exts.get(*idx).cloned() else {
+                        return self.stop(*output_seen, DropReason::ExtAborted);
+                    };
+                    self.c.ext_runs += 1;
+                    let r = info.ext.run(pkt, in_port, Some(ts_ns));
+                    stale = true;
+                    match verdict(&info, r) {
+                        ExtVerdict::Pass => {}
+                        ExtVerdict::Drop(reason) => return self.stop(*output_seen, reason),
+                        ExtVerdict::Tx => {
+                            let frame = pkt.data().to_vec();
+                            self.transmit(tx, in_port, &frame, ts_ns);
+                            return PassEnd::Done(Fate::Forwarded);
+                        }
+                        ExtVerdict::Redirect(p) => {
+                            return match self.redirect(tx, pkt, p, ts_ns) {
+                                Fate::Dropped(r) if !*output_seen => {
+                                    PassEnd::Done(Fate::Dropped(r))
+                                }
+                                _ => PassEnd::Done(Fate::Forwarded),
+                            };
+                        }
+                    }
+                }
+                OdpAction::Recirc(id) => return PassEnd::Recirc(*id),
+                OdpAction::Drop(reason) => return self.stop(*output_seen, *reason),
+            }
+        }
+        self.stop(*output_seen, DropReason::Action)
+    }
+
+    fn scratch_flow(&mut self) -> Flow {
+        Flow::default()
+    }
+
+    fn stop(&self, output_seen: bool, reason: DropReason) -> PassEnd {
+        PassEnd::Done(if output_seen {
+            Fate::Forwarded
+        } else {
+            Fate::Dropped(reason)
+        })
+    }
+
+    /// Brings the worker up to date: credits rules with what cached flows counted, and
+    /// revalidates cached flows if the bridge changed (or drops them all if the extensions
+    /// or their maps changed). Called by `process_batch`; call it at the end of a run so
+    /// rule counters are complete.
+    pub fn sync(&mut self, now_ns: u64) {
+        self.last_sync_ns = now_ns;
+        crate::ext::maps::set_current_worker(self.id);
+        let epoch = self.dp.ext_epoch.load(Ordering::Acquire);
+        let mut b = self.dp.lock_bridge();
+        // Credit rules first: revalidation may change which rules a megaflow credits.
+        for r in self.mf.refs() {
+            let mf = self.mf.get_mut(r).expect("live");
+            let dp = mf.packets - mf.credited_packets;
+            if dp > 0 {
+                let db = mf.bytes - mf.credited_bytes;
+                b.credit_rules(&mf.xlation.rules, dp, db, mf.used_ns);
+                mf.credited_packets = mf.packets;
+                mf.credited_bytes = mf.bytes;
+            }
+        }
+        if epoch != self.ext_epoch {
+            // New extensions or map contents: recorded filter results and write sets may
+            // no longer hold.
+            self.exts = self.dp.ext_table();
+            self.ext_epoch = epoch;
+            self.mf.clear();
+            self.emc.clear();
+            self.version = b.version();
+            self.dp.version.store(b.version(), Ordering::Release);
+            return;
+        }
+        let exts = self.exts.clone();
+        loop {
+            let version = b.version();
+            if version == self.version {
+                break;
+            }
+            for r in self.mf.refs() {
+                let mf = self.mf.get(r).expect("live");
+                if mf.xlation.version == version {
+                    continue;
+                }
+                self.c.revalidated += 1;
+                let flow = mf.flow;
+                let seen = mf.packets > mf.credited_packets || mf.used_ns >= self.last_sync_ns;
+                let mut hooks = RevalHooks { exts: &exts };
+                let params = XlateParams {
+                    now_ns,
+                    may_learn: seen,
+                };
+                match revalidate(&mut b, &flow, &mf.xlation, params, &mut hooks) {
+                    Revalidation::Unchanged => {
+                        let v = b.version();
+                        if let Some(mf) = self.mf.get_mut(r) {
+                            mf.xlation.version = v;
+                        }
+                    }
+                    Revalidation::Changed(x) => {
+                        self.c.revalidation_changes += 1;
+                        let old = self.mf.remove(r).expect("live");
+                        let mut mf = Megaflow::new(flow, *x);
+                        mf.guard = None;
+                        mf.write_layout = old.write_layout;
+                        // Filter results cached under the old translation are not reused.
+                        let _ = self.mf.insert(mf);
+                    }
+                    Revalidation::Invalid => {
+                        self.c.revalidation_changes += 1;
+                        self.mf.remove(r);
+                    }
+                }
+            }
+            self.version = version;
+        }
+        self.dp.version.store(b.version(), Ordering::Release);
+        self.version = b.version();
+    }
+
+    /// The worker's counters.
+    pub fn stats(&self) -> DpStats {
+        let mut ports = BTreeMap::new();
+        for (no, p) in &self.ports {
+            let mut drops = BTreeMap::new();
+            for (i, n) in p.drops.iter().enumerate() {
+                if *n > 0 {
+                    drops.insert(DROP_REASONS[i], *n);
+                }
+            }
+            ports.insert(
+                *no,
+                PortStats {
+                    rx_packets: p.rx_packets,
+                    rx_bytes: p.rx_bytes,
+                    forwarded: p.forwarded,
+                    tx_packets: p.tx_packets,
+                    tx_bytes: p.tx_bytes,
+                    drops,
+                },
+            );
+        }
+        let c = &self.c;
+        DpStats {
+            ports,
+            emc_hits: c.emc_hits,
+            megaflow_hits: c.megaflow_hits,
+            upcalls: c.upcalls,
+            filter_mismatches: c.filter_mismatches,
+            recirculations: c.recirculations,
+            recircs_avoided: c.recircs_avoided,
+            filter_runs: c.filter_runs,
+            filter_cached: c.filter_cached,
+            ext_runs: c.ext_runs,
+            megaflows_installed: c.megaflows_installed,
+            revalidated: c.revalidated,
+            revalidation_changes: c.revalidation_changes,
+        }
+    }
+
+    /// Empties both caches (after crediting the rules with what they counted).
+    pub fn flush_caches(&mut self) {
+        let now = self.last_sync_ns;
+        self.sync(now);
+        self.mf.clear();
+        self.emc.clear();
+    }
+
+    /// Number of installed megaflows.
+    pub fn megaflow_count(&self) -> usize {
+        self.mf.len()
+    }
+
+    /// Number of megaflow subtables (distinct masks).
+    pub fn subtable_count(&self) -> usize {
+        self.mf.subtables()
+    }
+
+    /// Every installed megaflow.
+    pub fn dump_megaflows(&self) -> Vec<MegaflowInfo> {
+        self.mf
+            .iter()
+            .map(|mf| {
+                let m = ofproto_bridge::Match {
+                    flow: mf.flow.masked(&mf.mask),
+                    mask: mf.mask,
+                    bpf_filters: Vec::new(),
+                };
+                let mut text = format!(
+                    "recirc_id({}),{} packets:{}, bytes:{}, actions:{}",
+                    mf.flow.recirc_id,
+                    ofproto_bridge::ofctl::format_match(&m, 0),
+                    mf.packets,
+                    mf.bytes,
+                    format_odp(&mf.xlation.actions)
+                );
+                if !mf.xlation.filters.is_empty() {
+                    let f: Vec<String> = mf
+                        .xlation
+                        .filters
+                        .iter()
+                        .map(|(i, r)| format!("{}={}", self.ext_name(*i), u8::from(*r)))
+                        .collect();
+                    text.push_str(&format!(", filters:{}", f.join(",")));
+                }
+                MegaflowInfo {
+                    text,
+                    packets: mf.packets,
+                }
+            })
+            .collect()
+    }
+
+    fn ext_name(&self, idx: u32) -> String {
+        self.exts
+            .get(idx)
+            .map(|i| i.ext.name().to_string())
+            .unwrap_or_else(|| format!("#{idx}"))
+    }
+}
+
+/// Datapath actions in `dpctl/dump-flows` style.
+pub fn format_odp(actions: &[OdpAction]) -> String {
+    if actions.is_empty() {
+        return "drop".into();
+    }
+    actions
+        .iter()
+        .map(|a| match a {
+            OdpAction::Output(p) => p.to_string(),
+            OdpAction::Userspace { max_len } => format!("userspace(max_len={max_len})"),
+            OdpAction::SetMasked { field, value, mask } => {
+                format!("set({}={value:#x}/{mask:#x})", field.name())
+            }
+            OdpAction::PushVlan { tpid, tci } => {
+                format!("push_vlan(tpid={tpid:#06x},tci={tci:#06x})")
+            }
+            OdpAction::PopVlan => "pop_vlan".into(),
+            OdpAction::Bpf(i) => format!("bpf({i})"),
+            OdpAction::Recirc(id) => format!("recirc({id:#x})"),
+            OdpAction::Drop(r) => format!("drop({r:?})"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Hooks for revalidation: extension indexes and write sets, never packet bytes (filters are
+/// answered from the recorded results; write sets need a layout, so they are refused and
+/// the translation recirculates, which revalidation then reports as a change).
+struct RevalHooks<'a> {
+    exts: &'a ExtTable,
+}
+
+impl XlateHooks for RevalHooks<'_> {
+    fn filter(&mut self, name: &str) -> Option<(u32, bool)> {
+        self.exts.index(name).map(|i| (i, false))
+    }
+    fn ext_index(&self, name: &str) -> Option<u32> {
+        self.exts.index(name)
+    }
+}
+
+/// The flow-key bits that determine packet bytes `reads` of a frame with `layout` and key
+/// `flow`, or `None` when some byte read is not determined by the key and the layout (a
+/// length or checksum field, an IP identification, payload...). With these bits and the
+/// layout and length equal, two packets agree on every byte in `reads`.
+fn read_cover(flow: &Flow, layout: &Layout, reads: &[(usize, usize)]) -> Option<Flow> {
+    let mut m = Flow::default();
+    for &(start, end) in reads {
+        for b in start..end {
+            cover_byte(flow, layout, b, &mut m)?;
+        }
+    }
+    Some(m)
+}
+
+fn cover_byte(flow: &Flow, l: &Layout, b: usize, m: &mut Flow) -> Option<()> {
+    let l3 = l.l3()?;
+    if b < 6 {
+        m.dl_dst[b] = 0xff;
+        return Some(());
+    }
+    if b < 12 {
+        m.dl_src[b - 6] = 0xff;
+        return Some(());
+    }
+    if b < l3 {
+        // Tags and the Ethertype: only for plain 802.1Q/802.1ad tags (no LLC/SNAP/MPLS).
+        if l.l2_5().is_some() || l3 != 14 + 4 * l.n_vlans as usize {
+            return None;
+        }
+        let tag = (b - 12) / 4;
+        if tag < l.n_vlans as usize {
+            m.vlans[tag].tpid = !0;
+            m.vlans[tag].tci = !0;
+        } else {
+            m.dl_type = !0;
+        }
+        return Some(());
+    }
+    let _ = flow;
+    if l.is_ipv4() {
+        let l4 = l.l4()?;
+        if b < l4 {
+            return match b - l3 {
+                // Version and IHL: the layout says IPv4 and where L4 starts.
+                0 => Some(()),
+                1 => {
+                    m.nw_tos = 0xff;
+                    Some(())
+                }
+                8 => {
+                    m.nw_ttl = 0xff;
+                    Some(())
+                }
+                9 => {
+                    m.nw_proto = 0xff;
+                    Some(())
+                }
+                12..=15 => {
+                    m.nw_src = !0;
+                    Some(())
+                }
+                16..=19 => {
+                    m.nw_dst = !0;
+                    Some(())
+                }
+                _ => None,
+            };
+        }
+        if l.nw_frag & ofproto_bridge::flow::FRAG_LATER != 0 {
+            return None;
+        }
+        return cover_l4(l, b - l4, m);
+    }
+    if l.is_ipv6() {
+        let l4 = l.l4()?;
+        // Only the fixed header, and only when no extension header follows it.
+        if l4 != l3 + 40 {
+            return None;
+        }
+        if b < l4 {
+            let o = b - l3;
+            match o {
+                0..=3 => {
+                    // Version, traffic class, flow label.
+                    m.nw_tos = 0xff;
+                    m.ipv6_label = !0;
+                }
+                6 => m.nw_proto = 0xff,
+                7 => m.nw_ttl = 0xff,
+                8..=23 => m.ipv6_src[o - 8] = 0xff,
+                24..=39 => m.ipv6_dst[o - 24] = 0xff,
+                _ => return None,
+            }
+            return Some(());
+        }
+        return cover_l4(l, b - l4, m);
+    }
+    None
+}
+
+fn cover_l4(l: &Layout, o: usize, m: &mut Flow) -> Option<()> {
+    use crate::packet::ip_proto;
+    l.l4_payload()?;
+    m.nw_proto = 0xff;
+    match (l.nw_proto, o) {
+        (ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP, 0..=1) => m.tp_src = !0,
+        (ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP, 2..=3) => m.tp_dst = !0,
+        // Data offset (the layout) and the flags.
+        (ip_proto::TCP, 12..=13) => m.tcp_flags = !0,
+        (ip_proto::ICMP | ip_proto::ICMPV6, 0) => m.tp_src = !0,
+        (ip_proto::ICMP | ip_proto::ICMPV6, 1) => m.tp_dst = !0,
+        _ => return None,
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::builder::udp4_frame;
+
+    const FLOWS: &str = "\
+table=0,priority=100,in_port=1,udp,nw_dst=10.1.0.0/16,tp_dst=53,actions=mod_dl_dst:00:00:00:00:00:aa,dec_ttl,output:2
+table=0,priority=0,actions=drop
+";
+
+    fn frame(f: u32) -> Vec<u8> {
+        udp4_frame(
+            [0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 2],
+            0x0a00_0000 | f,
+            0x0a01_0001,
+            1024 + f as u16,
+            53,
+            &[0; 18],
+        )
+    }
+
+    fn setup(cfg: DpConfig) -> (Arc<Datapath>, Worker) {
+        let dp = Datapath::new(cfg);
+        dp.add_port(1);
+        dp.add_port(2);
+        dp.add_flows(FLOWS, 0).unwrap();
+        let w = dp.worker(0);
+        (dp, w)
+    }
+
+    #[test]
+    fn forwards_rewrites_and_counts_every_cache_level() {
+        let (dp, mut w) = setup(DpConfig {
+            emc_insert_inv_prob: 1,
+            ..DpConfig::default()
+        });
+        let mut out = Vec::new();
+        let mut sink = |p: PortNo, f: &[u8], _ts: u64| out.push((p, f.to_vec()));
+        for i in 0..10u32 {
+            let mut pkt = PacketBuf::from_slice(&frame(i % 2));
+            assert_eq!(w.process(1, &mut pkt, i as u64, &mut sink), Fate::Forwarded);
+        }
+        let mut pkt = PacketBuf::from_slice(&frame(0));
+        assert_eq!(
+            w.process(2, &mut pkt, 11, &mut sink),
+            Fate::Dropped(DropReason::Action)
+        );
+        assert_eq!(out.len(), 10);
+        let (p, f) = &out[0];
+        assert_eq!(*p, 2);
+        assert_eq!(&f[..6], &[0, 0, 0, 0, 0, 0xaa]);
+        assert_eq!(f[22], 63, "TTL decremented");
+        let s = w.stats();
+        assert_eq!(
+            s.upcalls, 2,
+            "one megaflow for the port-1 traffic, one for port 2"
+        );
+        assert_eq!(w.megaflow_count(), 2);
+        // Flow 0's upcall and flow 1's first megaflow hit insert them into the EMC.
+        assert_eq!(s.megaflow_hits, 1);
+        assert_eq!(s.emc_hits, 8);
+        assert_eq!(s.rx(), s.forwarded() + s.dropped());
+        assert_eq!(s.ports[&2].tx_packets, 10);
+        w.sync(20);
+        let rules = dp.dump_flows();
+        let hits: u64 = rules.iter().map(|(_, _, m)| m.stats.packets).sum();
+        assert_eq!(hits, 11);
+    }
+
+    #[test]
+    fn a_flow_table_change_revalidates_cached_flows() {
+        let (dp, mut w) = setup(DpConfig::default());
+        let mut n = 0;
+        let mut sink = |_: PortNo, _: &[u8], _: u64| n += 1;
+        let mut pkt = PacketBuf::from_slice(&frame(1));
+        assert_eq!(w.process(1, &mut pkt, 0, &mut sink), Fate::Forwarded);
+        dp.add_flows("table=0,priority=200,udp,actions=drop", 1)
+            .unwrap();
+        let mut pkt = PacketBuf::from_slice(&frame(1));
+        assert_eq!(
+            w.process(1, &mut pkt, 2, &mut sink),
+            Fate::Dropped(DropReason::Action)
+        );
+        assert!(w.stats().revalidation_changes >= 1);
+    }
+
+    #[test]
+    fn cacheless_gives_the_same_outputs() {
+        let run = |cfg: DpConfig| {
+            let (_dp, mut w) = setup(cfg);
+            let mut out = Vec::new();
+            let mut sink = |p: PortNo, f: &[u8], _ts: u64| out.push((p, f.to_vec()));
+            for i in 0..50u32 {
+                let mut pkt = PacketBuf::from_slice(&frame(i % 7));
+                w.process(1 + i % 2, &mut pkt, i as u64, &mut sink);
+            }
+            out
+        };
+        assert_eq!(run(DpConfig::default()), run(DpConfig::cacheless()));
+    }
+}

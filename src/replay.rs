@@ -1,1 +1,1 @@
-//! The replay job: captures through a flow table into per-port captures, with a summary.
+//! The replay job: captures through a flow table into per-port captures.

@@ -1,0 +1,1 @@
+//! A running switch: ports on network interfaces, controlled over a Unix socket.
