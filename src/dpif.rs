@@ -915,6 +915,7 @@ impl Worker {
         };
         let end = if !self.dp.cfg.megaflow {
             let x = self.upcall(&flow, layout, pkt, ts_ns);
+            self.credit_uncached(&x, pkt.len(), ts_ns);
             self.execute(&x.actions, in_port, pkt, layout, ts_ns, tx, output_seen)
         } else {
             let r = match self.cached(&flow, &guard, pkt, in_port, ts_ns) {
@@ -929,6 +930,7 @@ impl Worker {
                             r
                         }
                         Err(x) => {
+                            self.credit_uncached(&x, pkt.len(), ts_ns);
                             let end = self.execute(
                                 &x.actions,
                                 in_port,
@@ -1039,6 +1041,13 @@ impl Worker {
             let mf = &self.mf;
             self.emc.insert(flow, hash, r, |x| mf.is_live(x));
         }
+    }
+
+    /// Credits the rules of a translation that no megaflow will count.
+    fn credit_uncached(&self, x: &Xlation, len: usize, ts_ns: u64) {
+        self.dp
+            .lock_bridge()
+            .credit_rules(&x.rules, 1, len as u64, ts_ns);
     }
 
     /// Translates `flow` (a cache miss).
@@ -1296,6 +1305,17 @@ impl Worker {
         }
         self.dp.version.store(b.version(), Ordering::Release);
         self.version = b.version();
+    }
+
+    /// Periodic maintenance at time `now_ns`: credits rules with what cached flows counted,
+    /// expires rules whose timeouts passed, and revalidates. Rule idle times are exact for the
+    /// traffic this worker handled (other workers credit theirs when they sync, as Open
+    /// vSwitch's revalidators push statistics before deciding on idle flows).
+    pub fn maintain(&mut self, now_ns: u64) -> usize {
+        self.sync(now_ns);
+        let n = self.dp.expire(now_ns);
+        self.sync(now_ns);
+        n
     }
 
     /// The worker's counters.
