@@ -416,7 +416,10 @@ pub fn write_plot(r: &Report, path: &Path) -> Result<(), BenchError> {
     {
         let n = bars.len().max(1) as i32;
         let mut chart = ChartBuilder::on(&left)
-            .caption("Throughput per scenario (Mpps, one core)", ("sans-serif", 20))
+            .caption(
+                "Throughput per scenario (Mpps, one core)",
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(300)
@@ -443,7 +446,10 @@ pub fn write_plot(r: &Report, path: &Path) -> Result<(), BenchError> {
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 let y = n - 1 - i as i32;
                 let mut r = Rectangle::new(
-                    [(0.0, SegmentValue::Exact(y)), (b.1, SegmentValue::Exact(y + 1))],
+                    [
+                        (0.0, SegmentValue::Exact(y)),
+                        (b.1, SegmentValue::Exact(y + 1)),
+                    ],
                     BLUE.mix(0.6).filled(),
                 );
                 r.set_margin(3, 3, 0, 0);
