@@ -940,7 +940,7 @@ impl Worker {
                     match self.install(&flow, x, guard, pkt.data()) {
                         Ok(r) => {
                             if self.dp.cfg.emc {
-                                self.emc_maybe_insert(&flow, flow.hash_exact(0), r);
+                                self.emc_maybe_insert(&flow, crate::emc::hash(&flow), r);
                             }
                             r
                         }
@@ -988,7 +988,7 @@ impl Worker {
         ts_ns: u64,
     ) -> Option<MfRef> {
         let use_emc = self.dp.cfg.emc;
-        let hash = if use_emc { flow.hash_exact(0) } else { 0 };
+        let hash = if use_emc { crate::emc::hash(flow) } else { 0 };
         let mut from_emc = false;
         let mut hit = None;
         if use_emc {

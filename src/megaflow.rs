@@ -3,7 +3,8 @@
 //!
 //! A megaflow is a translation ([`Xlation`]) together with the flow key that produced it; it
 //! answers every packet whose key agrees with that key on the translation's mask. Megaflows
-//! with the same mask share a *subtable*: a hash table from masked key to megaflow. A lookup
+//! with the same mask share a *subtable*: a hash table from the hash of the masked key to a
+//! chain of slots (confirmed against the megaflow's own key, which a hit reads anyway). A lookup
 //! tries subtables in rank order (most hits first, re-ranked every [`RERANK_INTERVAL`]
 //! lookups, as `dpcls_sort_subtable_vector` does) and hashes and compares only the words of
 //! the key its mask uses. The first hit is the answer: megaflows installed from translations
@@ -21,9 +22,9 @@
 //! filter results.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
-use ofproto_bridge::flow::{hash_add, hash_finish, Flow, FLOW_WORDS};
+use ofproto_bridge::flow::{Flow, FLOW_WORDS};
 use ofproto_bridge::xlate::Xlation;
 
 use crate::packet::Layout;
@@ -119,24 +120,37 @@ impl Megaflow {
     }
 }
 
-/// A masked key with its precomputed hash (the hash map hashes only the hash).
-#[derive(Clone, Copy)]
-struct HKey {
-    hash: u64,
-    key: Flow,
+/// Per-word keys of the flow hashes ([`crate::emc::hash`] and the subtables' masked hash).
+pub(crate) const HASH_KEYS: [u64; FLOW_WORDS] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+    0x4528_21e6_38d0_1377,
+    0xbe54_66cf_34e9_0c6c,
+    0xc0ac_29b7_c97c_50dd,
+    0x3f84_d5b5_b547_0917,
+    0x9216_d5d9_8979_fb1b,
+    0xd131_0ba6_98df_b5ac,
+    0x2ffd_72db_d01a_dfb7,
+    0xb8e1_afed_6a26_7e96,
+    0xba7c_9045_f12c_7f99,
+    0x24a1_9947_b391_6cf7,
+    0x0801_f2e2_858e_fc16,
+    0x6369_20d8_7157_4e69,
+];
+/// The multiplier of the flow hashes.
+pub(crate) const HASH_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The folded multiply of wyhash and foldhash: the 128-bit product's halves, xored.
+#[inline(always)]
+pub(crate) fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
-impl PartialEq for HKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.key == other.key
-    }
-}
-impl Eq for HKey {}
-impl Hash for HKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
+/// No slot (end of a collision chain).
+const NO_SLOT: u32 = u32::MAX;
 
 /// A hasher that passes a precomputed 64-bit hash through.
 #[derive(Default)]
@@ -156,37 +170,54 @@ impl Hasher for PassThrough {
     }
 }
 
+/// Megaflows that share a mask. The table maps the hash of a masked key to the first slot
+/// of a chain of megaflows with that hash (almost always one); a candidate is confirmed by
+/// comparing the key with the megaflow's own key on the mask's words, which the hit reads
+/// anyway, so the table stores no key copies.
 struct Subtable {
     mask: Flow,
     /// Indices of the mask's non-zero words.
     words: Vec<u8>,
-    map: HashMap<HKey, u32, BuildHasherDefault<PassThrough>>,
+    map: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
     hits: u64,
 }
 
 impl Subtable {
+    /// The hash of `flow` under the mask: each used word through its own folded multiply,
+    /// summed (independent multiplies instead of a dependent chain).
     #[inline]
-    fn masked(&self, flow: &Flow) -> HKey {
-        let mut key = Flow::default();
-        let mut h = 0u64;
+    fn hash(&self, flow: &Flow) -> u64 {
         let (fw, mw) = (flow.words(), self.mask.words());
-        let kw = key.words_mut();
+        let mut h = 0u64;
         for &i in &self.words {
             let i = i as usize;
-            let w = fw[i] & mw[i];
-            kw[i] = w;
-            h = hash_add(h, w);
+            h = h.wrapping_add(fold_mul((fw[i] & mw[i]) ^ HASH_KEYS[i], HASH_MUL));
         }
-        HKey {
-            hash: hash_finish(h),
-            key,
+        #[cfg(test)]
+        if tests::COLLIDE.with(|c| c.get()) {
+            return h & 3;
         }
+        fold_mul(h, HASH_MUL ^ 0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Whether `a` and `b` agree under the mask.
+    #[inline]
+    fn agree(&self, a: &Flow, b: &Flow) -> bool {
+        let (aw, bw, mw) = (a.words(), b.words(), self.mask.words());
+        let mut d = 0u64;
+        for &i in &self.words {
+            let i = i as usize;
+            d |= (aw[i] ^ bw[i]) & mw[i];
+        }
+        d == 0
     }
 }
 
 struct Slot {
     gen: u32,
     subtable: u32,
+    /// Next slot of the same subtable whose masked key has the same hash.
+    next: u32,
     mf: Option<Megaflow>,
 }
 
@@ -266,14 +297,38 @@ impl MegaflowCache {
         }
         for &st in &self.order {
             let sub = &mut self.subtables[st as usize];
-            let k = sub.masked(flow);
-            if let Some(&slot) = sub.map.get(&k) {
-                sub.hits += 1;
-                return Some(MfRef {
-                    slot,
-                    gen: self.slots[slot as usize].gen,
-                });
+            let Some(&head) = sub.map.get(&sub.hash(flow)) else {
+                continue;
+            };
+            let mut s = head;
+            while s != NO_SLOT {
+                let slot = &self.slots[s as usize];
+                if let Some(mf) = &slot.mf {
+                    if sub.agree(flow, &mf.flow) {
+                        sub.hits += 1;
+                        return Some(MfRef {
+                            slot: s,
+                            gen: slot.gen,
+                        });
+                    }
+                }
+                s = slot.next;
             }
+        }
+        None
+    }
+
+    /// The slot in subtable `st` holding a megaflow that agrees with `flow` under the mask
+    /// (whose masked hash is `h`).
+    fn find_in(&self, st: usize, h: u64, flow: &Flow) -> Option<u32> {
+        let sub = &self.subtables[st];
+        let mut s = *sub.map.get(&h)?;
+        while s != NO_SLOT {
+            let slot = &self.slots[s as usize];
+            if slot.mf.as_ref().is_some_and(|mf| sub.agree(flow, &mf.flow)) {
+                return Some(s);
+            }
+            s = slot.next;
         }
         None
     }
@@ -312,8 +367,8 @@ impl MegaflowCache {
         if self.subtables[st].map.is_empty() && !self.order.contains(&(st as u32)) {
             self.order.push(st as u32);
         }
-        let k = self.subtables[st].masked(&mf.flow);
-        if let Some(&old) = self.subtables[st].map.get(&k) {
+        let h = self.subtables[st].hash(&mf.flow);
+        if let Some(old) = self.find_in(st, h, &mf.flow) {
             let slot = &mut self.slots[old as usize];
             slot.gen = slot.gen.wrapping_add(1);
             let replaced = slot.mf.replace(mf);
@@ -328,10 +383,12 @@ impl MegaflowCache {
         if self.len >= self.capacity {
             return Err(Box::new(mf));
         }
+        let next = self.subtables[st].map.get(&h).copied().unwrap_or(NO_SLOT);
         let slot = match self.free.pop() {
             Some(s) => {
                 let sl = &mut self.slots[s as usize];
                 sl.subtable = st as u32;
+                sl.next = next;
                 sl.mf = Some(mf);
                 s
             }
@@ -339,12 +396,13 @@ impl MegaflowCache {
                 self.slots.push(Slot {
                     gen: 1,
                     subtable: st as u32,
+                    next,
                     mf: Some(mf),
                 });
                 (self.slots.len() - 1) as u32
             }
         };
-        self.subtables[st].map.insert(k, slot);
+        self.subtables[st].map.insert(h, slot);
         self.len += 1;
         Ok((
             MfRef {
@@ -364,8 +422,26 @@ impl MegaflowCache {
         let mf = slot.mf.take()?;
         slot.gen = slot.gen.wrapping_add(1);
         let st = slot.subtable as usize;
-        let k = self.subtables[st].masked(&mf.flow);
-        self.subtables[st].map.remove(&k);
+        let next = std::mem::replace(&mut slot.next, NO_SLOT);
+        // Unlink the slot from its hash chain.
+        let h = self.subtables[st].hash(&mf.flow);
+        let head = self.subtables[st].map.get(&h).copied();
+        if head == Some(r.slot) {
+            if next == NO_SLOT {
+                self.subtables[st].map.remove(&h);
+            } else {
+                self.subtables[st].map.insert(h, next);
+            }
+        } else if let Some(mut s) = head {
+            while s != NO_SLOT {
+                let n = self.slots[s as usize].next;
+                if n == r.slot {
+                    self.slots[s as usize].next = next;
+                    break;
+                }
+                s = n;
+            }
+        }
         if self.subtables[st].map.is_empty() {
             // Keep the subtable (its index is referenced by slots) but stop searching it.
             self.order.retain(|&i| i as usize != st);
@@ -405,7 +481,122 @@ impl MegaflowCache {
         self.order.clear();
         for s in self.slots.iter_mut() {
             s.subtable = 0;
+            s.next = NO_SLOT;
         }
         self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Makes every masked hash one of four values, so that chains get long.
+        pub(super) static COLLIDE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    fn mf(src: u32, mask_bits: u32, tag: u32) -> Megaflow {
+        let flow = Flow {
+            nw_src: src,
+            nw_dst: tag,
+            ..Flow::default()
+        };
+        let mask = Flow {
+            nw_src: !0u32 << (32 - mask_bits),
+            ..Flow::default()
+        };
+        let x = Xlation {
+            actions: Vec::new(),
+            mask,
+            rules: Vec::new(),
+            filters: Vec::new(),
+            drop: None,
+            recirc: None,
+            recircs_avoided: 0,
+            version: 0,
+            learns: Vec::new(),
+        };
+        Megaflow::new(flow, x)
+    }
+
+    fn key(src: u32) -> Flow {
+        Flow {
+            nw_src: src,
+            ..Flow::default()
+        }
+    }
+
+    /// Inserts, looks up, replaces and removes against a list of (masked key) → tag, with
+    /// and without forced hash collisions.
+    fn against_reference(collide: bool) {
+        COLLIDE.with(|c| c.set(collide));
+        let mut c = MegaflowCache::new(10_000);
+        let mut refs = Vec::new();
+        for i in 0..300u32 {
+            let (r, old) = c.insert(mf(i << 8, 24, i)).unwrap();
+            assert!(old.is_none());
+            refs.push(r);
+        }
+        assert_eq!(c.len(), 300);
+        assert_eq!(c.subtables(), 1);
+        for i in 0..300u32 {
+            let r = c.lookup(&key((i << 8) | 0x7f)).expect("hit");
+            assert_eq!(r, refs[i as usize]);
+            assert_eq!(c.get(r).unwrap().flow.nw_dst, i);
+        }
+        assert_eq!(c.lookup(&key(300 << 8)), None);
+        // Replacing keeps the slot, moves the generation and gives the old one back.
+        let (r, old) = c.insert(mf(5 << 8 | 1, 24, 1000)).unwrap();
+        assert_eq!(old.unwrap().flow.nw_dst, 5);
+        assert_eq!(r.slot, refs[5].slot);
+        assert!(!c.is_live(refs[5]));
+        refs[5] = r;
+        // Remove every third, from heads, middles and tails of the chains.
+        for i in (0..300u32).step_by(3) {
+            assert!(c.remove(refs[i as usize]).is_some());
+            assert!(c.remove(refs[i as usize]).is_none(), "stale reference");
+        }
+        for i in 0..300u32 {
+            let got = c.lookup(&key(i << 8));
+            if i % 3 == 0 {
+                assert_eq!(got, None, "{i} removed");
+            } else {
+                let want = if i == 5 { 1000 } else { i };
+                assert_eq!(c.get(got.expect("kept")).unwrap().flow.nw_dst, want);
+            }
+        }
+        // Slots are reused; a second mask makes a second subtable.
+        let (r, _) = c.insert(mf(0, 24, 77)).unwrap();
+        assert!(r.slot < 300);
+        c.insert(mf(0xff00_0000, 8, 78)).unwrap();
+        assert_eq!(c.subtables(), 2);
+        let r = c.lookup(&key(0xff12_3456)).unwrap();
+        assert_eq!(c.get(r).unwrap().flow.nw_dst, 78);
+        c.clear();
+        assert!(c.is_empty());
+        assert_eq!(c.lookup(&key(1 << 8)), None);
+        COLLIDE.with(|c| c.set(false));
+    }
+
+    #[test]
+    fn insert_lookup_replace_remove() {
+        against_reference(false);
+    }
+
+    #[test]
+    fn hash_chains_survive_collisions() {
+        against_reference(true);
+    }
+
+    #[test]
+    fn a_full_cache_gives_the_megaflow_back() {
+        let mut c = MegaflowCache::new(2);
+        c.insert(mf(1 << 8, 24, 1)).unwrap();
+        c.insert(mf(2 << 8, 24, 2)).unwrap();
+        assert!(c.insert(mf(3 << 8, 24, 3)).is_err());
+        // Replacing needs no room.
+        assert!(c.insert(mf(1 << 8, 24, 9)).is_ok());
     }
 }
