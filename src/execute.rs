@@ -122,6 +122,9 @@ fn write_bits(
     base: usize,
     csums: &[Option<Csum>],
 ) -> Result<(), ExecError> {
+    if len <= 8 {
+        return write_bits64(buf, at, len, shift, value, mask, base, csums);
+    }
     let old = read_be(buf, at, len)?;
     let m = mask << shift;
     let new = (old & !m) | ((value << shift) & m);
@@ -130,6 +133,41 @@ fn write_bits(
     }
     let bytes = new.to_be_bytes();
     rewrite(buf, at, &bytes[16 - len..], base, csums)
+}
+
+/// [`write_bits`] for fields of at most 8 bytes (all but IPv6 addresses), in 64-bit
+/// arithmetic; bits beyond the field's `len` bytes are dropped, as there.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the arguments of write_bits, which it serves"
+)]
+#[inline]
+fn write_bits64(
+    buf: &mut [u8],
+    at: usize,
+    len: usize,
+    shift: u32,
+    value: u128,
+    mask: u128,
+    base: usize,
+    csums: &[Option<Csum>],
+) -> Result<(), ExecError> {
+    debug_assert!((1..=8).contains(&len) && shift < 64);
+    let field = buf.get_mut(at..at + len).ok_or(ExecError::Truncated)?;
+    let mut w = [0u8; 8];
+    w[8 - len..].copy_from_slice(field);
+    let old = u64::from_be_bytes(w);
+    let m = (mask << shift) as u64;
+    let new = (old & !m) | (((value << shift) as u64) & m);
+    if new == old {
+        return Ok(());
+    }
+    let bytes = new.to_be_bytes();
+    if csums.is_empty() {
+        field.copy_from_slice(&bytes[8 - len..]);
+        return Ok(());
+    }
+    rewrite(buf, at, &bytes[8 - len..], base, csums)
 }
 
 /// The transport checksum covering the pseudo-header, if the transport header is present.
