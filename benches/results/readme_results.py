@@ -1,0 +1,82 @@
+"""Regenerates the Results section of README.md from benches/results/bench.json: run from the repository root after `bpfswitch bench --json benches/results/bench.json --plot benches/results/bench.svg`."""
+import json, sys
+r = json.load(open('benches/results/bench.json'))
+m = r['machine']
+out = []
+out.append('## Results\n')
+out.append('Generated from the run in `benches/results/` (`bench.json`, plot `bench.svg`), on %d CPUs '
+           '(`nproc`), %s (`cpu MHz` %.0f), Linux %s, %s build. Reproduce with:\n' % (
+    m['nproc'], m['cpu'], m['mhz'] or 0, m['kernel'], m['profile']))
+out.append('```sh\ncargo build --release\n./target/release/bpfswitch bench --json bench.json --plot bench.svg   # about 75 s\n'
+           './target/release/bpfswitch bench --list                                   # the scenarios\n'
+           'cargo bench                                                               # micro-benchmarks, a few minutes\n'
+           'python3 benches/results/readme_results.py   # this section, from benches/results/bench.json\n```\n')
+s = r['settings']
+out.append('Each variant: a warm-up (two passes over its traffic, then %.1f s), then %d timed runs of %.1f s, '
+           'interleaved with the scenario\'s other variants; the median is shown, ± is the largest distance of a run '
+           'from it. The traffic and tables are `benches/workloads/WORKLOADS.md`\'s, every packet copied from a replay '
+           'buffer into a batch of 32 as a NIC driver fills mbufs, transmitted frames counted by a null sink. '
+           'Open vSwitch 3.1 + DPDK 22.11 figures (one PMD core, `net_pcap` looping the capture, same machine type) '
+           'are from WORKLOADS.md. Targets are issue 5\'s; none is asserted.\n' % (
+    s['warmup']['secs'] + s['warmup']['nanos']/1e9, s['runs'], s['duration']['secs'] + s['duration']['nanos']/1e9))
+out.append('**This run shared the two cores with other compilations (load average about 2.5), hence the wide spreads: '
+           'treat the figures as lower bounds, and rerun on an idle machine.**\n')
+out.append('| scenario | variant | Mpps | ± | ns/pkt | EMC / megaflow / upcall | recirc/pkt | ext runs/pkt | ns/ext run | megaflows | peak MiB |')
+out.append('|---|---|---|---|---|---|---|---|---|---|---|')
+for sc in r['scenarios']:
+    for i, v in enumerate(sc['variants']):
+        c = v['counts']
+        l = c['emc_hits'] + c['megaflow_hits'] + c['upcalls']
+        tiers = sc['name'] == 'interp-vs-jit'
+        pct = lambda x: '%.0f%%' % (100.0 * x / l) if l else '-'
+        cache = '-' if tiers else '%s / %s / %s' % (pct(c['emc_hits']), pct(c['megaflow_hits']), pct(c['upcalls']))
+        rx = c['rx'] or 1
+        out.append('| %s | %s | %.2f | %.0f%% | %.1f | %s | %s | %s | %s | %s | %s |' % (
+            sc['name'] if i == 0 else '', v['label'], v['median_mpps'], v['spread_pct'], v['ns_per_packet'], cache,
+            '-' if tiers else '%.2f' % (c['recirculations'] / rx),
+            '-' if tiers else '%.2f' % ((c['ext_runs'] + c['filter_runs']) / rx),
+            '%.1f' % v['ext_ns_per_run'] if v['ext_ns_per_run'] is not None else '-',
+            '-' if tiers else v['megaflows'],
+            '%.1f' % (sc['peak_rss_kib'] / 1024) if i == 0 else ''))
+out.append('\n(interp-vs-jit: Mpps is million extension runs per second, ns/pkt is ns per run, frame copy included.)\n')
+out.append('| scenario | result | target | met | Open vSwitch, same workload |')
+out.append('|---|---|---|---|---|')
+def fmt(v, u):
+    if u == 'setups/s': return '%.2f M setups/s' % (v / 1e6)
+    if u == 'Mpps': return '%.2f Mpps' % v
+    if u == 'ns/pkt above': return '%+.1f ns/pkt vs fwd-1flow' % v
+    return '%.2f%s' % (v, u)
+def target(t):
+    k, x = t['kind'], t.get('value')
+    return {'min_mpps': '≥ %s Mpps' % x, 'min_setups_per_sec': '≥ %.0f M setups/s' % ((x or 0) / 1e6),
+            'max_ns_above': '≤ +%s ns/pkt' % x, 'min_speedup': 'verifier ≥ %s× always, same output' % x,
+            'must_recirculate': 'verifier recirculates, same output', 'min_scaling': '≥ %s× one worker' % x,
+            'report': 'report'}[k]
+for sc in r['scenarios']:
+    met = 'check failed' if sc['failures'] else {True: 'met', False: 'not met', None: '-'}[sc['met']]
+    o = sc['ovs']
+    ovs = '%.2f Mpps, %d cycles/pkt (%s)' % (o['mpps'], o['cycles'], o['config']) if o else ''
+    out.append('| %s | %s | %s | %s | %s |' % (sc['name'], fmt(sc['value'], sc['unit']), target(sc['target']), met, ovs))
+out.append('''
+What the figures say, and what they do not:
+- **Many megaflows.** bpfswitch's classifier has prefix tries, so the decoy rule
+  (`nw_src=10.255.255.255`) un-wildcards only the leading bits of the source that decide it:
+  the `fwd-*-*kmf` scenarios install **1 megaflow** (column "megaflows"), where Open vSwitch
+  with `prefixes=none` installed one per flow. Their cost over the 1-megaflow scenarios is
+  the decoy's larger mask and subtable, not 64k megaflows; the `upcall` scenario is the one
+  with a megaflow per packet (a decoy on `tp_src`, which has no trie: 60000 megaflows a round).
+- **filter-jit** meets its target because the datapath does not run the filter: bench_filter
+  is stateless and its verified reads are covered by the megaflow's key, so its recorded result
+  is reused (0 runs/pkt, column "ext runs/pkt"). Running it costs what `interp-vs-jit` shows.
+- **action-ttl / action-payload**: the verifier avoids the recirculation (0 vs 1 recirc/pkt,
+  outputs identical), but one JIT run of an extension costs 45–100 ns in `Extension::run_on`
+  (context set-up, shared atomic counters), as much as a whole second pass, which caps the
+  ratio well below 1.8×.
+- **cranelift** refuses every benchmark extension (rbpf 0.4.1 compiles 64-bit conditional
+  jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
+- **workers-2** needs an idle second core; in this run another compilation held it.
+''')
+text = open('README.md').read()
+if '## Results' in text:
+    text = text[:text.index('## Results')]
+open('README.md', 'w').write(text.rstrip() + '\n\n' + '\n'.join(out))
