@@ -62,7 +62,7 @@ fn emc(c: &mut Criterion) {
     let keys: Vec<(Flow, u64)> = (0..4096)
         .map(|f| {
             let k = key(f);
-            let h = k.hash_exact(0);
+            let h = bpfswitch::emc::hash(&k);
             (k, h)
         })
         .collect();
@@ -83,7 +83,7 @@ fn emc(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 4095;
             let k = &keys[i].0;
-            black_box(emc.lookup(k, k.hash_exact(0)))
+            black_box(emc.lookup(k, bpfswitch::emc::hash(k)))
         })
     });
     c.bench_function("emc/lookup_hit", |b| {
@@ -94,7 +94,7 @@ fn emc(c: &mut Criterion) {
         })
     });
     let miss = key(100_000);
-    let hm = miss.hash_exact(0);
+    let hm = bpfswitch::emc::hash(&miss);
     c.bench_function("emc/lookup_miss", |b| {
         b.iter(|| black_box(emc.lookup(black_box(&miss), hm)))
     });
