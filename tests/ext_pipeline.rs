@@ -1095,3 +1095,388 @@ fn unload_is_refused_while_a_rule_or_hook_references_the_extension() {
     sw.dp.unload_extension("ttl").expect("unreferenced");
     assert!(sw.dp.extension("ttl").is_none());
 }
+
+// ---------------------------------------------------------------------------------------
+// Interactions: filters after rewrites, chained extensions, set-fields after extensions
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_filter_in_a_later_table_sees_the_packet_as_the_extension_left_it() {
+    let client = ip(172, 16, 0, 5);
+    let to_vip = udp(client, ip(10, 0, 0, 100), 4000, 80, b"q");
+    let direct = udp(client, ip(10, 1, 0, 7), 4000, 53, b"q");
+    let to_vip_81 = udp(client, ip(10, 0, 0, 100), 4000, 81, b"q");
+    let runs = each_mode(|sw| {
+        // nat maps the VIP onto 10.1.0.5:53, which is what bench_filter accepts.
+        sw.load("nat", "nat.o")
+            .load("bf", "bench_filter.o")
+            .flows(
+                "table=0,in_port=1,ip,actions=bpf(nat),goto_table:1\n\
+                 table=1,priority=20,bpf_filter=bf,actions=output:2\n\
+                 table=1,priority=0,actions=output:3",
+            )
+            .map(
+                "nat",
+                "nat_rules",
+                "ip:10.0.0.100 be16:80 u8:17 u8:0",
+                "ip:10.1.0.5 be16:53 u16:0",
+            );
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            sent.push(sw.send(1, &to_vip, 0));
+            sent.push(sw.send(1, &direct, 0));
+            sent.push(sw.send(1, &to_vip_81, 0));
+        }
+        sent
+    });
+    let s = &runs[0].result;
+    for r in 0..2 {
+        let s = &s[3 * r..];
+        assert_out(
+            &s[0],
+            2,
+            &rewritten_dst(&to_vip, [10, 1, 0, 5], 53),
+            "the filter matched the rewritten destination",
+        );
+        assert_out(&s[1], 2, &direct, "already a match");
+        assert_out(&s[2], 3, &to_vip_81, "not rewritten, no match");
+    }
+}
+
+#[test]
+fn a_stateful_filter_after_ttl_dec_runs_once_per_packet_on_the_new_ttl() {
+    let f = |src: u8, ttl: u8| with_ttl(&udp(ip(10, 0, 0, src), ip(10, 1, 0, 1), 7, 53, b"x"), ttl);
+    let runs = each_mode(|sw| {
+        sw.load("ttl", "ttl_dec.o")
+            .load("fwf", "fw_stateless_filter.o")
+            .load("bf", "bench_filter.o")
+            .flows(
+                "table=0,in_port=1,ip,actions=bpf(ttl),goto_table:1\n\
+                 table=1,priority=30,bpf_filter=fwf,actions=drop\n\
+                 table=1,priority=20,bpf_filter=bf,actions=output:2\n\
+                 table=1,priority=0,actions=output:3",
+            )
+            .map("fwf", "blocked_src", "ip:10.0.0.66", "u64:0");
+        let mut sent = Vec::new();
+        for _ in 0..3 {
+            sent.push(sw.send(1, &f(66, 64), 0));
+            sent.push(sw.send(1, &f(1, 64), 0));
+            sent.push(sw.send(1, &f(1, 2), 0));
+        }
+        (sent, sw.dump("fwf", "blocked_src"))
+    });
+    let (s, map) = &runs[0].result;
+    for r in 0..3 {
+        let s = &s[3 * r..];
+        assert_dropped(&s[0], DropReason::Action, "blocked source");
+        assert_out(&s[1], 2, &f(1, 63), "bench_filter: TTL 63 > 1");
+        assert_out(&s[2], 3, &f(1, 1), "bench_filter saw TTL 1, not the 2 that arrived");
+    }
+    assert_eq!(
+        map,
+        &vec![(vec![10, 0, 0, 66], u64le(3))],
+        "the stateful filter ran exactly once per blocked packet"
+    );
+    for cached in [true, false] {
+        let v = run_in(&runs, cached, Reclassify::Verifier);
+        assert_eq!(
+            v.stats.recirculations, 9,
+            "{:?}: filters after a rewrite need the re-parsed packet",
+            v.mode
+        );
+    }
+}
+
+#[test]
+fn chained_extension_actions_and_outputs_before_them() {
+    let f = udp(ip(10, 0, 0, 1), ip(10, 1, 0, 1), 7, 53, b"x");
+    let runs = each_mode(|sw| {
+        sw.load("ttl", "ttl_dec.o").flows(
+            "table=0,in_port=1,ip,actions=output:4,bpf(ttl),bpf(ttl),goto_table:1\n\
+             table=1,priority=20,ip,nw_ttl=62,actions=output:2\n\
+             table=1,priority=0,actions=output:3",
+        );
+        vec![
+            sw.send(1, &f, 0),
+            sw.send(1, &f, 0),
+            sw.send(1, &with_ttl(&f, 2), 0),
+            sw.send(1, &with_ttl(&f, 3), 0),
+        ]
+    });
+    let s = &runs[0].result;
+    for x in &s[..2] {
+        assert_eq!(x.fate, Fate::Forwarded);
+        assert_eq!(x.out, vec![(4, f.clone()), (2, with_ttl(&f, 62))]);
+    }
+    assert_eq!(
+        s[2],
+        Sent {
+            fate: Fate::Forwarded,
+            out: vec![(4, with_ttl(&f, 2))]
+        },
+        "the second ttl_dec drops (TTL 1), but the packet was already output"
+    );
+    assert_eq!(s[3].out, vec![(4, with_ttl(&f, 3)), (3, with_ttl(&f, 1))]);
+    for r in &runs {
+        assert!(r.stats.ports[&1].drops.is_empty(), "{:?}", r.mode);
+    }
+}
+
+#[test]
+fn set_fields_after_an_extension_action_use_the_packet_as_it_left() {
+    let u = udp(ip(10, 0, 0, 1), ip(10, 1, 0, 1), 7, 53, b"payload");
+    let runs = each_mode(|sw| {
+        sw.load("ttl", "ttl_dec.o")
+            .load("vlan", "vlan_push.o")
+            .flows(
+                "in_port=1,udp,actions=bpf(ttl),mod_nw_dst:10.9.9.9,mod_tp_dst:5353,output:2\n\
+                 in_port=3,ip,actions=bpf(vlan),mod_nw_dst:10.9.9.9,output:4",
+            )
+            .map("vlan", "vlan_config", "u32:0", "u16:42 u8:0 u8:0");
+        vec![
+            sw.send(1, &u, 0),
+            sw.send(1, &u, 0),
+            sw.send(3, &u, 0),
+            sw.send(3, &u, 0),
+        ]
+    });
+    let s = &runs[0].result;
+    let mut want = with_ttl(&u, 63);
+    want[30..34].copy_from_slice(&[10, 9, 9, 9]);
+    want[36..38].copy_from_slice(&5353u16.to_be_bytes());
+    fix_checksums(&mut want);
+    assert_out(&s[0], 2, &want, "ttl_dec then set-fields");
+    assert_out(&s[1], 2, &want, "cached");
+    assert_checksums_ok(&s[0].out[0].1, "ttl_dec + set-fields");
+    let mut want = u.clone();
+    want[30..34].copy_from_slice(&[10, 9, 9, 9]);
+    fix_checksums(&mut want);
+    let want = tagged(&want, 42);
+    assert_out(&s[2], 4, &want, "the set-field lands behind the pushed tag");
+    assert_out(&s[3], 4, &want, "cached");
+    assert_checksums_ok(&s[2].out[0].1, "vlan_push + set-field");
+}
+
+#[test]
+fn extension_faults_and_missing_extensions_are_counted_as_ext_aborted() {
+    let known = udp(ip(10, 0, 0, 1), ip(10, 1, 0, 1), 7, 53, b"x");
+    let unknown = udp(ip(10, 0, 0, 2), ip(10, 1, 0, 1), 7, 53, b"x");
+    let runs = each_mode(|sw| {
+        // unsafe/null_deref.o increments through a lookup result without a NULL check:
+        // loaded unverified (interpreter only), it faults for a source without an entry.
+        let opts = bpfswitch::ext::LoadOptions {
+            allow_unverified: true,
+            ..Default::default()
+        };
+        sw.dp
+            .load_extension("nd", &sw::object("unsafe/null_deref.o"), &opts)
+            .expect("loads for the interpreter");
+        sw.flows(
+            "in_port=1,actions=bpf(nd),output:2\n\
+             in_port=2,actions=output:3,bpf(nd),output:4\n\
+             in_port=3,actions=bpf(missing),output:4\n\
+             in_port=4,actions=output:1",
+        )
+        .map("nd", "src_counters", "ip:10.0.0.1", "u64:0");
+        sw.dp.set_port_hook(4, Some("nd")).expect("hook");
+        let sent = vec![
+            sw.send(1, &known, 0),
+            sw.send(1, &unknown, 0),
+            sw.send(1, &unknown, 0),
+            sw.send(2, &unknown, 0),
+            sw.send(3, &known, 0),
+            sw.send(4, &unknown, 0),
+            sw.send(4, &known, 0),
+        ];
+        (sent, sw.dump("nd", "src_counters"))
+    });
+    let (s, map) = &runs[0].result;
+    assert_out(&s[0], 2, &known, "an entry: no fault");
+    assert_dropped(&s[1], DropReason::ExtAborted, "NULL dereference faults");
+    assert_dropped(&s[2], DropReason::ExtAborted, "again (cached)");
+    assert_eq!(
+        s[3],
+        Sent {
+            fate: Fate::Forwarded,
+            out: vec![(3, unknown.clone())]
+        },
+        "a fault after an output stops the pipeline; the packet was output"
+    );
+    assert_dropped(&s[4], DropReason::ExtAborted, "no such extension");
+    assert_dropped(&s[5], DropReason::PortHook, "a faulting hook drops");
+    assert_out(&s[6], 1, &known, "the hook passes, the rule outputs");
+    assert_eq!(map, &vec![(vec![10, 0, 0, 1], u64le(2))], "two runs found the entry");
+    for r in &runs {
+        assert_eq!(r.stats.ports[&1].drops[&DropReason::ExtAborted], 2, "{:?}", r.mode);
+        assert_eq!(r.stats.ports[&3].drops[&DropReason::ExtAborted], 1, "{:?}", r.mode);
+        assert_eq!(r.stats.ports[&4].drops[&DropReason::PortHook], 1, "{:?}", r.mode);
+    }
+}
+
+#[test]
+fn a_rule_with_two_filters_needs_both() {
+    let f = |src: u8, dport: u16| udp(ip(10, 0, 0, src), ip(10, 1, 0, 1), 7, dport, b"x");
+    let runs = each_mode(|sw| {
+        sw.load("fwf", "fw_stateless_filter.o")
+            .load("bf", "bench_filter.o")
+            .flows(
+                "priority=20,bpf_filter=fwf,bpf_filter=bf,actions=output:2\n\
+                 priority=0,actions=output:3",
+            )
+            .map("fwf", "blocked_src", "ip:10.0.0.66", "u64:0");
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            for x in [f(66, 53), f(66, 54), f(1, 53), f(1, 54)] {
+                sent.push(sw.send(1, &x, 0));
+            }
+        }
+        sent
+    });
+    let s = &runs[0].result;
+    for r in 0..2 {
+        assert_out(&s[4 * r], 2, &f(66, 53), "both match");
+        assert_out(&s[4 * r + 1], 3, &f(66, 54), "bench_filter says no");
+        assert_out(&s[4 * r + 2], 3, &f(1, 53), "fw says no");
+        assert_out(&s[4 * r + 3], 3, &f(1, 54), "neither");
+    }
+}
+
+#[test]
+fn flow_table_changes_revalidate_cached_flows_behind_extension_actions() {
+    let u = udp(ip(10, 0, 0, 1), ip(10, 1, 0, 1), 7, 53, b"x");
+    let runs = each_mode(|sw| {
+        sw.load("ttl", "ttl_dec.o").flows(
+            "table=0,in_port=1,ip,actions=bpf(ttl),goto_table:1\n\
+             table=1,priority=10,ip,nw_dst=10.1.0.1,actions=output:2",
+        );
+        let a = (sw.send(1, &u, 0), sw.send(1, &u, 0));
+        sw.flows("table=1,priority=20,ip,nw_dst=10.1.0.1,actions=output:3");
+        let b = (sw.send(1, &u, 1), sw.send(1, &u, 1));
+        sw.flows("table=1,priority=30,ip,nw_ttl=63,actions=output:4");
+        let c = (sw.send(1, &u, 2), sw.send(1, &u, 2));
+        (a, b, c)
+    });
+    let ((a1, a2), (b1, b2), (c1, c2)) = &runs[0].result;
+    let want = with_ttl(&u, 63);
+    assert_out(a1, 2, &want, "before");
+    assert_out(a2, 2, &want, "before, cached");
+    assert_out(b1, 3, &want, "a higher-priority rule in table 1");
+    assert_out(b2, 3, &want, "cached");
+    assert_out(c1, 4, &want, "a rule on the written TTL: recirculate");
+    assert_out(c2, 4, &want, "cached");
+}
+
+#[test]
+fn filters_run_on_a_copy_and_never_change_the_packet() {
+    let u = udp(ip(10, 0, 0, 1), ip(10, 1, 0, 1), 7, 53, b"x");
+    let runs = each_mode(|sw| {
+        // ttl_dec and vlan_push return non-zero (PASS or DROP) for every frame: as filters
+        // they always match, and what they write must not reach the output.
+        sw.load("ttl", "ttl_dec.o")
+            .load("vlan", "vlan_push.o")
+            .flows(
+                "priority=20,in_port=1,bpf_filter=ttl,actions=output:2\n\
+                 priority=20,in_port=3,bpf_filter=vlan,actions=output:4",
+            )
+            .map("vlan", "vlan_config", "u32:0", "u16:9 u8:0 u8:0");
+        vec![
+            sw.send(1, &u, 0),
+            sw.send(1, &with_ttl(&u, 1), 0),
+            sw.send(1, &u, 0),
+            sw.send(3, &u, 0),
+            sw.send(3, &u, 0),
+        ]
+    });
+    let s = &runs[0].result;
+    assert_out(&s[0], 2, &u, "TTL untouched");
+    assert_out(&s[1], 2, &with_ttl(&u, 1), "XDP_DROP is non-zero: a match");
+    assert_out(&s[2], 2, &u, "cached");
+    assert_out(&s[3], 4, &u, "no tag pushed");
+    assert_out(&s[4], 4, &u, "cached");
+}
+
+/// A UDP/TCP frame with `n` bytes of IPv4 options with the destination address and port
+/// rewritten (checksums from scratch).
+fn rewritten_dst_opts(frame: &[u8], daddr: [u8; 4], dport: u16) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let l4 = 14 + usize::from(f[14] & 0x0f) * 4;
+    f[30..34].copy_from_slice(&daddr);
+    f[l4 + 2..l4 + 4].copy_from_slice(&dport.to_be_bytes());
+    fix_checksums(&mut f);
+    f
+}
+
+#[test]
+fn nat_handles_ipv4_options_and_mixed_layouts_share_no_wrong_cache_entry() {
+    let vip = ip(10, 0, 0, 100);
+    let client = ip(172, 16, 0, 5);
+    // Router alert (4 bytes) and a 12-byte run of NOPs ending in EOL.
+    let ra = [0x94, 0x04, 0, 0];
+    let nops = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0];
+    let plain = udp(client, vip, 5555, 80, b"options test");
+    let frames = [
+        plain.clone(),
+        with_ip_options(&plain, &ra),
+        with_ip_options(&plain, &nops),
+        with_ip_options(&tcp(client, vip, 5555, 80, b"tcp"), &ra),
+    ];
+    let runs = each_mode(|sw| {
+        sw.load("nat", "nat.o")
+            .load("mask", "payload_mask.o")
+            .flows(
+                "table=0,in_port=1,ip,actions=bpf(nat),goto_table:1\n\
+                 table=0,in_port=2,udp,actions=bpf(mask),goto_table:2\n\
+                 table=1,priority=10,udp,nw_dst=192.168.1.10,tp_dst=8080,actions=output:2\n\
+                 table=1,priority=10,tcp,nw_dst=192.168.1.10,tp_dst=8080,actions=output:2\n\
+                 table=1,priority=0,actions=output:3\n\
+                 table=2,priority=10,udp,tp_dst=80,actions=output:4\n\
+                 table=2,priority=0,actions=output:1",
+            )
+            .map(
+                "nat",
+                "nat_rules",
+                "ip:10.0.0.100 be16:80 u8:17 u8:0",
+                "ip:192.168.1.10 be16:8080 u16:0",
+            )
+            .map(
+                "nat",
+                "nat_rules",
+                "ip:10.0.0.100 be16:80 u8:6 u8:0",
+                "ip:192.168.1.10 be16:8080 u16:0",
+            );
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            for f in &frames {
+                sent.push(sw.send(1, f, 0));
+            }
+        }
+        // payload_mask's write set (bytes 42..58) is payload without options and IPv4
+        // options or UDP header with them: the same megaflow key, different layouts.
+        let nocsum = udp_nocsum(client, vip, 5555, 80, &[0x11; 24]);
+        for _ in 0..2 {
+            sent.push(sw.send(2, &nocsum, 0));
+            sent.push(sw.send(2, &with_ip_options(&nocsum, &nops), 0));
+        }
+        (sent, nocsum)
+    });
+    let (s, nocsum) = &runs[0].result;
+    for r in 0..2 {
+        for (i, f) in frames.iter().enumerate() {
+            let x = &s[4 * r + i];
+            let want = rewritten_dst_opts(f, [192, 168, 1, 10], 8080);
+            assert_out(x, 2, &want, &format!("frame {i}"));
+            assert_checksums_ok(&x.out[0].1, &format!("frame {i}"));
+        }
+    }
+    let mut masked = nocsum.clone();
+    masked[42..58].fill(0);
+    for r in 0..2 {
+        assert_out(&s[8 + 2 * r], 4, &masked, "masked");
+        assert_out(
+            &s[9 + 2 * r],
+            4,
+            &with_ip_options(nocsum, &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
+            "options: untouched",
+        );
+    }
+}

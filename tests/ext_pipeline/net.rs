@@ -200,3 +200,17 @@ pub fn tagged(frame: &[u8], tci: u16) -> Vec<u8> {
     f.extend_from_slice(&frame[12..]);
     f
 }
+
+/// `frame` (untagged IPv4) with `opts` (a multiple of 4 bytes) inserted as IPv4 options
+/// (IHL, total length and checksums fixed).
+pub fn with_ip_options(frame: &[u8], opts: &[u8]) -> Vec<u8> {
+    assert_eq!(opts.len() % 4, 0);
+    let mut f = frame[..34].to_vec();
+    f.extend_from_slice(opts);
+    f.extend_from_slice(&frame[34..]);
+    f[14] = 0x45 + (opts.len() / 4) as u8;
+    let total = be16(&f, 16) + opts.len() as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    fix_checksums(&mut f);
+    f
+}
