@@ -195,6 +195,11 @@ pub fn each_mode<T: PartialEq + Debug>(scenario: impl Fn(&mut Sw) -> T) -> Vec<R
             }
         })
         .collect();
+    if std::env::var_os("EXT_PIPELINE_STATS").is_some() {
+        for r in &runs {
+            eprintln!("{:?}: {:?}", r.mode, StatsLine(&r.stats));
+        }
+    }
     let first = &runs[0];
     for r in &runs[1..] {
         assert_eq!(
@@ -218,4 +223,29 @@ pub fn run_in<T>(runs: &[Run<T>], cached: bool, policy: Reclassify) -> &Run<T> {
     runs.iter()
         .find(|r| r.mode.cached == cached && r.mode.policy == policy)
         .expect("every mode ran")
+}
+
+/// The non-port counters of a run, on one line.
+struct StatsLine<'a>(&'a DpStats);
+
+impl Debug for StatsLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0;
+        write!(
+            f,
+            "emc {} mf {} upcalls {} recirc {} avoided {} filter runs {} cached {} mismatches {} ext runs {} installed {} revalidated {} changed {}",
+            s.emc_hits,
+            s.megaflow_hits,
+            s.upcalls,
+            s.recirculations,
+            s.recircs_avoided,
+            s.filter_runs,
+            s.filter_cached,
+            s.filter_mismatches,
+            s.ext_runs,
+            s.megaflows_installed,
+            s.revalidated,
+            s.revalidation_changes
+        )
+    }
 }
