@@ -727,6 +727,10 @@ impl XlateHooks for Hooks<'_> {
 
     fn bpf_write_set(&mut self, ext_index: u32, flow: &Flow, wc: &mut Flow) -> Option<Flow> {
         let writes = self.exts.get(ext_index)?.writes.as_ref()?;
+        if writes.is_empty() {
+            // Writes no packet byte: no field changes, whatever the layout.
+            return Some(Flow::default());
+        }
         // The write set is relative to the packet's start: map it through the layout of the
         // packet as parsed, which holds only while earlier actions did not move headers.
         if flow.vlans != self.parsed.vlans || flow.dl_type != self.parsed.dl_type {
@@ -1078,7 +1082,9 @@ impl Worker {
         };
         self.c.filter_runs += hooks.filter_runs;
         self.c.recircs_avoided += u64::from(x.recircs_avoided);
-        self.used_layout = hooks.used_layout;
+        // Only a translation that went on past an extension depends on the layout its write
+        // set was mapped through; one that recirculated after every extension holds for any.
+        self.used_layout = hooks.used_layout && x.recircs_avoided > 0;
         x
     }
 

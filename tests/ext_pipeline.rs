@@ -1480,3 +1480,53 @@ fn nat_handles_ipv4_options_and_mixed_layouts_share_no_wrong_cache_entry() {
         );
     }
 }
+
+#[test]
+fn verifier_keeps_one_megaflow_for_ipv4_with_and_without_options_behind_extensions() {
+    // The flow key has no IHL: plain IPv4 and IPv4 with options share megaflows. Behind
+    // an extension that writes nothing (flow_monitor) the write set maps to no field in any
+    // layout, and behind one whose write set forces a recirculation anyway (nat), the
+    // translation does not depend on the layout either: alternating layouts must keep
+    // hitting the cache under `reclassify=verifier`, as they do under `always`.
+    let plain = udp(ip(10, 0, 0, 1), ip(10, 0, 0, 100), 5555, 80, b"layouts");
+    let opts = with_ip_options(&plain, &[0x94, 0x04, 0, 0]);
+    let runs = each_mode(|sw| {
+        sw.load("mon", "flow_monitor.o")
+            .load("nat", "nat.o")
+            .flows(
+                "table=0,in_port=1,actions=bpf(mon),output:2\n\
+                 table=0,in_port=3,ip,actions=bpf(nat),goto_table:1\n\
+                 table=1,udp,nw_dst=192.168.1.10,tp_dst=8080,actions=output:4",
+            )
+            .map(
+                "nat",
+                "nat_rules",
+                "ip:10.0.0.100 be16:80 u8:17 u8:0",
+                "ip:192.168.1.10 be16:8080 u16:0",
+            );
+        let mut sent = Vec::new();
+        for port in [1, 3] {
+            for i in 0..8 {
+                sent.push(sw.send(port, if i % 2 == 0 { &plain } else { &opts }, 0));
+            }
+        }
+        sent
+    });
+    let s = &runs[0].result;
+    for i in 0..8 {
+        let f = if i % 2 == 0 { &plain } else { &opts };
+        assert_out(&s[i], 2, f, "read-only");
+        assert_out(
+            &s[8 + i],
+            4,
+            &rewritten_dst_opts(f, [192, 168, 1, 10], 8080),
+            "nat",
+        );
+    }
+    let v = run_in(&runs, true, Reclassify::Verifier);
+    let a = run_in(&runs, true, Reclassify::Always);
+    // flow_monitor: 1 upcall (no recirculation); nat: 2 (the first pass and the second).
+    assert_eq!(v.stats.upcalls, 3, "verifier: {:?}", v.stats);
+    assert_eq!(a.stats.upcalls, 4, "always: {:?}", a.stats);
+    assert_eq!(v.stats.recirculations, 8, "only nat recirculates");
+}
