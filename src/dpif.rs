@@ -1279,6 +1279,7 @@ impl Worker {
                 }
                 self.c.revalidated += 1;
                 let flow = mf.flow;
+                let avoided = mf.xlation.recircs_avoided;
                 let seen = mf.packets > mf.credited_packets || mf.used_ns >= self.last_sync_ns;
                 let mut hooks = RevalHooks { exts: &exts };
                 let params = XlateParams {
@@ -1291,6 +1292,13 @@ impl Worker {
                         if let Some(mf) = self.mf.get_mut(r) {
                             mf.xlation.version = v;
                         }
+                    }
+                    // Revalidation cannot map write sets (it has no packet bytes), so its
+                    // translation recirculates where the upcall's went on: delete the entry
+                    // instead, and let the next packet's upcall map the write set again.
+                    Revalidation::Changed(x) if x.recircs_avoided < avoided => {
+                        self.c.revalidation_changes += 1;
+                        self.mf.remove(r);
                     }
                     Revalidation::Changed(x) => {
                         self.c.revalidation_changes += 1;

@@ -1364,6 +1364,14 @@ fn flow_table_changes_revalidate_cached_flows_behind_extension_actions() {
     assert_out(b2, 3, &want, "cached");
     assert_out(c1, 4, &want, "a rule on the written TTL: recirculate");
     assert_out(c2, 4, &want, "cached");
+    // Revalidation has no packet bytes to map write sets with; the new nw_dst rule does
+    // not read what ttl_dec writes, so after it the flow must still go on without a
+    // recirculation (the upcall that maps the write set again is allowed), and only the
+    // nw_ttl rule makes it recirculate.
+    for cached in [true, false] {
+        let v = run_in(&runs, cached, Reclassify::Verifier);
+        assert_eq!(v.stats.recirculations, 2, "{:?}: {:?}", v.mode, v.stats);
+    }
 }
 
 #[test]
