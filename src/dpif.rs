@@ -1047,6 +1047,24 @@ impl Worker {
         }
     }
 
+    /// Credits the rules of megaflow `r` with what it counted since the last sync (before an
+    /// install replaces it).
+    fn credit_megaflow(&mut self, r: MfRef) {
+        let Some(mf) = self.mf.get_mut(r) else {
+            return;
+        };
+        let dp = mf.packets - mf.credited_packets;
+        if dp == 0 {
+            return;
+        }
+        let db = mf.bytes - mf.credited_bytes;
+        self.dp
+            .lock_bridge()
+            .credit_rules(&mf.xlation.rules, dp, db, mf.used_ns);
+        mf.credited_packets = mf.packets;
+        mf.credited_bytes = mf.bytes;
+    }
+
     /// Credits the rules of a translation that no megaflow will count.
     fn credit_uncached(&self, x: &Xlation, len: usize, ts_ns: u64) {
         self.dp
@@ -1117,6 +1135,11 @@ impl Worker {
             layout_mask(&mut mf.mask);
             mf.guard = Some(guard);
             mf.cached_filters = cached;
+        }
+        // A megaflow under the same mask and key (one whose filter results or layout no
+        // longer held) is replaced: credit its rules with what it counted first.
+        if let Some(old) = self.mf.find(&mf.mask, &mf.flow) {
+            self.credit_megaflow(old);
         }
         match self.mf.insert(mf) {
             Ok(r) => {

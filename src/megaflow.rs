@@ -254,6 +254,15 @@ impl MegaflowCache {
             .and_then(|s| s.mf.as_mut())
     }
 
+    /// The megaflow installed under exactly `mask` and `flow` masked by it (the one that
+    /// [`insert`](Self::insert)ing a megaflow with that mask and flow would replace).
+    pub fn find(&self, mask: &Flow, flow: &Flow) -> Option<MfRef> {
+        let st = self.subtables.iter().find(|s| s.mask == *mask)?;
+        let slot = *st.map.get(&st.masked(flow))?;
+        let gen = self.slots[slot as usize].gen;
+        Some(MfRef { slot, gen })
+    }
+
     /// The megaflow that matches `flow`, if any.
     #[inline]
     pub fn lookup(&mut self, flow: &Flow) -> Option<MfRef> {
