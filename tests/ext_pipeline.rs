@@ -87,7 +87,12 @@ fn fw_stateless_action_drops_listed_sources_counts_hits_and_passes_the_rest() {
         "hit counter = listed packets, cache or not"
     );
     for r in &runs {
-        assert_eq!(r.stats.ports[&1].drops[&DropReason::ExtDrop], 3, "{:?}", r.mode);
+        assert_eq!(
+            r.stats.ports[&1].drops[&DropReason::ExtDrop],
+            3,
+            "{:?}",
+            r.mode
+        );
     }
     // It never writes the packet: under the verifier no pass recirculates.
     for cached in [true, false] {
@@ -99,7 +104,9 @@ fn fw_stateless_action_drops_listed_sources_counts_hits_and_passes_the_rest() {
         assert_eq!(a.stats.recirculations, 7, "{:?}", a.mode);
     }
     assert_eq!(
-        run_in(&runs, false, Reclassify::Verifier).stats.recircs_avoided,
+        run_in(&runs, false, Reclassify::Verifier)
+            .stats
+            .recircs_avoided,
         10,
         "cacheless: one avoided recirculation per packet"
     );
@@ -134,8 +141,17 @@ fn fw_stateless_filter_is_a_match_field_and_sees_map_updates_through_the_cache()
     });
     let (sent, map) = &runs[0].result;
     for i in 0..3 {
-        assert_dropped(&sent[2 * i], DropReason::Action, "listed: the drop rule matches");
-        assert_out(&sent[2 * i + 1], 2, &frame(7), "unlisted: the filter says no");
+        assert_dropped(
+            &sent[2 * i],
+            DropReason::Action,
+            "listed: the drop rule matches",
+        );
+        assert_out(
+            &sent[2 * i + 1],
+            2,
+            &frame(7),
+            "unlisted: the filter says no",
+        );
     }
     for i in 3..5 {
         assert_out(&sent[2 * i], 2, &frame(66), "no longer listed");
@@ -204,7 +220,12 @@ fn fw_stateful_filter_state_is_shared_by_every_rule_that_references_it() {
                  priority=20,in_port=2,ip,bpf_filter=fw,actions=output:1\n\
                  priority=0,actions=drop",
             )
-            .map("fw", "fw_config", "u32:0", "u32:1 ip:0.0.0.0 ip:0.0.0.0 u32:0");
+            .map(
+                "fw",
+                "fw_config",
+                "u32:0",
+                "u32:1 ip:0.0.0.0 ip:0.0.0.0 u32:0",
+            );
         let sent = vec![
             sw.send(2, &reply, 0),
             sw.send(1, &out_syn, 1),
@@ -216,19 +237,34 @@ fn fw_stateful_filter_state_is_shared_by_every_rule_that_references_it() {
         (sent, sw.dump("fw", "conntrack"))
     });
     let (sent, ct) = &runs[0].result;
-    assert_dropped(&sent[0], DropReason::Action, "a reply before any outbound packet");
+    assert_dropped(
+        &sent[0],
+        DropReason::Action,
+        "a reply before any outbound packet",
+    );
     assert_out(&sent[1], 2, &out_syn, "outbound");
-    assert_out(&sent[2], 1, &reply, "the reply, once the connection is recorded");
+    assert_out(
+        &sent[2],
+        1,
+        &reply,
+        "the reply, once the connection is recorded",
+    );
     assert_dropped(&sent[3], DropReason::Action, "inbound from another port");
     assert_out(&sent[4], 1, &reply, "the reply again (cached megaflow)");
     assert_out(&sent[5], 2, &out_syn, "outbound again");
     assert_eq!(
         ct,
-        &vec![(ct_key([10, 0, 0, 1], [192, 0, 2, 1], 40000, 80, 6), u64le(4))],
+        &vec![(
+            ct_key([10, 0, 0, 1], [192, 0, 2, 1], 40000, 80, 6),
+            u64le(4)
+        )],
         "one connection, 4 packets in both directions"
     );
     let c = run_in(&runs, true, Reclassify::Verifier);
-    assert!(c.stats.filter_mismatches > 0, "the cached deny of the reply was re-checked");
+    assert!(
+        c.stats.filter_mismatches > 0,
+        "the cached deny of the reply was re-checked"
+    );
 }
 
 #[test]
@@ -273,11 +309,19 @@ fn fw_stateful_action_by_inside_network_drops_unsolicited_inbound() {
         ct,
         &vec![
             (ct_key([10, 1, 1, 1], [203, 0, 113, 1], 7, 7, 17), u64le(2)),
-            (ct_key([10, 9, 9, 9], [198, 51, 100, 53], 3333, 53, 17), u64le(2)),
+            (
+                ct_key([10, 9, 9, 9], [198, 51, 100, 53], 3333, 53, 17),
+                u64le(2)
+            ),
         ]
     );
     for r in &runs {
-        assert_eq!(r.stats.ports[&2].drops[&DropReason::ExtDrop], 2, "{:?}", r.mode);
+        assert_eq!(
+            r.stats.ports[&2].drops[&DropReason::ExtDrop],
+            2,
+            "{:?}",
+            r.mode
+        );
     }
 }
 
@@ -303,7 +347,9 @@ fn rate_limiter_spends_the_burst_and_refills_from_the_packet_timestamps() {
         sent.push(sw.send(1, &b, t0 + 5)); // another source has its own bucket
         sent.push(sw.send(1, &a, t0 + 100 * MS)); // 100 ms at 10/s: one more token
         sent.push(sw.send(1, &a, t0 + 100 * MS + 1));
-        let mid = sw.lookup("rl", "rl_buckets", "ip:10.0.0.1").expect("bucket");
+        let mid = sw
+            .lookup("rl", "rl_buckets", "ip:10.0.0.1")
+            .expect("bucket");
         for i in 0..4 {
             sent.push(sw.send(1, &a, t0 + 10_000 * MS + i)); // refilled up to the burst only
         }
@@ -327,7 +373,11 @@ fn rate_limiter_spends_the_burst_and_refills_from_the_packet_timestamps() {
     // t0+2 it holds 20, t0+3 and t0+4 drop (30, 40); at t0+100 ms it has earned exactly
     // 1e9 more (99_999_996 ns x 10 + 40), pays it, and t0+100 ms+1 drops with 10 left.
     let t0 = 1_000 * MS;
-    assert_eq!(get_u64(mid, 8), t0 + 100 * MS + 1, "last_ns is the packet's timestamp");
+    assert_eq!(
+        get_u64(mid, 8),
+        t0 + 100 * MS + 1,
+        "last_ns is the packet's timestamp"
+    );
     assert_eq!(get_u64(mid, 0), 10, "nanotokens left");
     assert_eq!(buckets.len(), 2);
     let a_bucket = &buckets[0].1;
@@ -335,7 +385,12 @@ fn rate_limiter_spends_the_burst_and_refills_from_the_packet_timestamps() {
     assert_eq!(get_u64(a_bucket, 8), t0 + 10_000 * MS + 3);
     assert_eq!(get_u64(a_bucket, 0), 30);
     for r in &runs {
-        assert_eq!(r.stats.ports[&1].drops[&DropReason::ExtDrop], 4, "{:?}", r.mode);
+        assert_eq!(
+            r.stats.ports[&1].drops[&DropReason::ExtDrop],
+            4,
+            "{:?}",
+            r.mode
+        );
     }
 }
 
@@ -396,7 +451,12 @@ fn nat_rewrites_destination_fixes_checksums_and_later_tables_match_the_new_addre
     for round in 0..2 {
         let s = &sent[round * 5..];
         let udp_out = rewritten_dst(&frames[0], real, 8080);
-        assert_out(&s[0], 4, &udp_out, "UDP: table 1 sees nw_dst and tp_dst rewritten");
+        assert_out(
+            &s[0],
+            4,
+            &udp_out,
+            "UDP: table 1 sees nw_dst and tp_dst rewritten",
+        );
         assert_checksums_ok(&s[0].out[0].1, "UDP");
         let nocsum = rewritten_dst(&frames[1], real, 8080);
         assert_eq!(&nocsum[40..42], &[0, 0]);
@@ -480,7 +540,9 @@ fn ttl_dec_then_a_table_on_nw_dst_continues_without_recirculating() {
         assert_eq!(a.stats.recirculations, 7, "{:?}", a.mode);
     }
     assert_eq!(
-        run_in(&runs, false, Reclassify::Verifier).stats.recircs_avoided,
+        run_in(&runs, false, Reclassify::Verifier)
+            .stats
+            .recircs_avoided,
         9
     );
 }
@@ -505,12 +567,26 @@ fn ttl_dec_then_a_table_on_nw_ttl_or_dec_ttl_must_see_the_new_ttl() {
         ]
     });
     let s = &runs[0].result;
-    assert_out(&s[0], 2, &with_ttl(&f, 63), "table 1 matches the decremented TTL");
+    assert_out(
+        &s[0],
+        2,
+        &with_ttl(&f, 63),
+        "table 1 matches the decremented TTL",
+    );
     assert_out(&s[1], 2, &with_ttl(&f, 63), "cached");
     assert_out(&s[2], 3, &with_ttl(&f, 64), "65 -> 64 misses nw_ttl=63");
-    assert_out(&s[3], 4, &with_ttl(&f, 62), "bpf then dec_ttl: decremented twice");
+    assert_out(
+        &s[3],
+        4,
+        &with_ttl(&f, 62),
+        "bpf then dec_ttl: decremented twice",
+    );
     assert_out(&s[4], 4, &with_ttl(&f, 62), "cached");
-    assert_dropped(&s[5], DropReason::TtlExceeded, "2 -> 1 by bpf, then dec_ttl drops");
+    assert_dropped(
+        &s[5],
+        DropReason::TtlExceeded,
+        "2 -> 1 by bpf, then dec_ttl drops",
+    );
     assert_checksums_ok(&s[3].out[0].1, "bpf + dec_ttl");
     for cached in [true, false] {
         let v = run_in(&runs, cached, Reclassify::Verifier);
@@ -594,7 +670,12 @@ fn payload_mask_rewrites_only_payload_and_needs_no_recirculation() {
                  table=1,priority=10,udp,nw_dst=10.1.0.1,tp_dst=53,actions=output:2\n\
                  table=1,priority=0,actions=output:3",
             )
-            .map("mask", "mask_config", "u32:0", "u32:8 u8:0xaa u8:0 u8:0 u8:0");
+            .map(
+                "mask",
+                "mask_config",
+                "u32:0",
+                "u32:8 u8:0xaa u8:0 u8:0 u8:0",
+            );
         vec![
             sw.send(1, &plain, 0),
             sw.send(1, &plain, 0),
@@ -722,8 +803,15 @@ fn udp_flood_drop_port_hook_drops_before_classification() {
     let (sent, drops) = &runs[0].result;
     assert_dropped(&sent[0], DropReason::PortHook, "blocklisted port");
     assert_out(&sent[1], 4, &to(53), "no hook on port 2");
-    let v: Vec<bool> = sent[2..7].iter().map(|s| s.fate == Fate::Forwarded).collect();
-    assert_eq!(v, [true, true, true, false, false], "threshold 3 per window");
+    let v: Vec<bool> = sent[2..7]
+        .iter()
+        .map(|s| s.fate == Fate::Forwarded)
+        .collect();
+    assert_eq!(
+        v,
+        [true, true, true, false, false],
+        "threshold 3 per window"
+    );
     for s in &sent[5..7] {
         assert_dropped(s, DropReason::PortHook, "over the threshold");
     }
@@ -738,7 +826,12 @@ fn udp_flood_drop_port_hook_drops_before_classification() {
     assert_out(&sent[10], 4, &to(53), "detached");
     assert_eq!(drops, &vec![(vec![0; 4], u64le(3))]);
     for r in &runs {
-        assert_eq!(r.stats.ports[&1].drops[&DropReason::PortHook], 3, "{:?}", r.mode);
+        assert_eq!(
+            r.stats.ports[&1].drops[&DropReason::PortHook],
+            3,
+            "{:?}",
+            r.mode
+        );
         // Hook drops never reach the tables: only upcalls of packets that passed.
         if !r.mode.cached {
             assert_eq!(r.stats.upcalls, 8, "{:?}", r.mode);
@@ -780,7 +873,10 @@ fn ipv4_csum_guard_port_hook_drops_bad_headers_and_counts() {
     assert_dropped(&sent[4], DropReason::PortHook, "same hook on port 3");
     assert_eq!(
         stats,
-        &vec![(0u32.to_le_bytes().to_vec(), u64le(4)), (1u32.to_le_bytes().to_vec(), u64le(2))],
+        &vec![
+            (0u32.to_le_bytes().to_vec(), u64le(4)),
+            (1u32.to_le_bytes().to_vec(), u64le(2))
+        ],
         "4 headers checked, 2 dropped"
     );
 }
@@ -807,8 +903,18 @@ fn mac_redirect_outputs_to_the_map_port_as_action_and_as_hook() {
                 "in_port=1,actions=bpf(l2),output:3\n\
                  in_port=2,actions=output:4",
             )
-            .map("l2", "mac_ports", "mac:02:00:00:00:00:aa u16:0", "u32:2 u32:0 u64:0")
-            .map("l2", "mac_ports", "mac:02:00:00:00:00:cc u16:0", "u32:77 u32:0 u64:0");
+            .map(
+                "l2",
+                "mac_ports",
+                "mac:02:00:00:00:00:aa u16:0",
+                "u32:2 u32:0 u64:0",
+            )
+            .map(
+                "l2",
+                "mac_ports",
+                "mac:02:00:00:00:00:cc u16:0",
+                "u32:77 u32:0 u64:0",
+            );
         let mut sent = vec![
             sw.send(1, &known, 0),
             sw.send(1, &known, 0),
@@ -819,13 +925,20 @@ fn mac_redirect_outputs_to_the_map_port_as_action_and_as_hook() {
         sw.dp.set_port_hook(2, Some("l2")).expect("hook");
         sent.push(sw.send(2, &known, 0));
         sent.push(sw.send(2, &unknown, 0));
-        (sent, sw.lookup("l2", "mac_ports", "mac:02:00:00:00:00:aa u16:0"))
+        (
+            sent,
+            sw.lookup("l2", "mac_ports", "mac:02:00:00:00:00:aa u16:0"),
+        )
     });
     let (sent, entry) = &runs[0].result;
     assert_out(&sent[0], 2, &known, "redirected, not sent to 3");
     assert_out(&sent[1], 2, &known, "cached");
     assert_out(&sent[2], 3, &unknown, "unknown MAC passes to output:3");
-    assert_dropped(&sent[3], DropReason::NoSuchPort, "redirect to a missing port");
+    assert_dropped(
+        &sent[3],
+        DropReason::NoSuchPort,
+        "redirect to a missing port",
+    );
     assert_out(&sent[4], 2, &known, "hook redirect");
     assert_out(&sent[5], 4, &unknown, "hook pass: classified");
     let entry = entry.as_ref().expect("entry");
@@ -904,7 +1017,11 @@ fn proto_stats_counts_in_bss_and_honours_data_section_tunables() {
         6,
         "nothing counted elsewhere"
     );
-    assert_eq!(get_u64(b, 4104), 2, "low_ttl: TTL 1, then TTL 64 under max 64");
+    assert_eq!(
+        get_u64(b, 4104),
+        2,
+        "low_ttl: TTL 1, then TTL 64 under max 64"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -945,7 +1062,11 @@ fn oko_blocklist_as_filter_prog_and_as_prog_action() {
     assert_out(&sent[4], 4, &bad, "action: listed returns 1, continue");
     assert_dropped(&sent[5], DropReason::ExtDrop, "action: 0 drops");
     assert_eq!(m1, &vec![(vec![10, 6, 6, 6], u64le(2))]);
-    assert_eq!(m2, &vec![(vec![10, 6, 6, 6], u64le(1))], "separate loads, separate maps");
+    assert_eq!(
+        m2,
+        &vec![(vec![10, 6, 6, 6], u64le(1))],
+        "separate loads, separate maps"
+    );
 }
 
 #[test]
@@ -983,7 +1104,10 @@ fn oko_heavy_hitter_stateful_filter_flips_after_the_threshold() {
         "counts and last-seen stamps from the packet timestamps"
     );
     let c = run_in(&runs, true, Reclassify::Verifier);
-    assert!(c.stats.filter_mismatches >= 1, "the cached 0 result flipped to 1");
+    assert!(
+        c.stats.filter_mismatches >= 1,
+        "the cached 0 result flipped to 1"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1076,21 +1200,37 @@ fn unload_is_refused_while_a_rule_or_hook_references_the_extension() {
              priority=5,in_port=3,filter_prog=1,actions=drop",
         );
     sw.dp.set_port_hook(4, Some("ttl")).expect("hook");
-    let err = sw.dp.unload_extension("fw").expect_err("in use").to_string();
+    let err = sw
+        .dp
+        .unload_extension("fw")
+        .expect_err("in use")
+        .to_string();
     assert!(err.contains("bpf_filter=fw"), "error names the rule: {err}");
     assert!(err.contains("in_port=1"), "{err}");
-    let err = sw.dp.unload_extension("ttl").expect_err("in use").to_string();
+    let err = sw
+        .dp
+        .unload_extension("ttl")
+        .expect_err("in use")
+        .to_string();
     assert!(err.contains("bpf(ttl)"), "error names the rule: {err}");
     assert!(err.contains("port hook on port 4"), "and the hook: {err}");
     let err = sw.dp.unload_extension("1").expect_err("in use").to_string();
-    assert!(err.contains("bpf_filter=1"), "Oko's alias is the same filter: {err}");
+    assert!(
+        err.contains("bpf_filter=1"),
+        "Oko's alias is the same filter: {err}"
+    );
     assert!(sw.dp.unload_extension("nope").is_err());
 
     sw.flows("delete in_port=1,ip,bpf_filter=fw");
-    sw.dp.unload_extension("fw").expect("no rule references it any more");
+    sw.dp
+        .unload_extension("fw")
+        .expect("no rule references it any more");
     assert!(sw.dp.extension("fw").is_none());
     sw.flows("delete in_port=1");
-    assert!(sw.dp.unload_extension("ttl").is_err(), "the hook still references it");
+    assert!(
+        sw.dp.unload_extension("ttl").is_err(),
+        "the hook still references it"
+    );
     sw.dp.set_port_hook(4, None).expect("detach");
     sw.dp.unload_extension("ttl").expect("unreferenced");
     assert!(sw.dp.extension("ttl").is_none());
@@ -1170,7 +1310,12 @@ fn a_stateful_filter_after_ttl_dec_runs_once_per_packet_on_the_new_ttl() {
         let s = &s[3 * r..];
         assert_dropped(&s[0], DropReason::Action, "blocked source");
         assert_out(&s[1], 2, &f(1, 63), "bench_filter: TTL 63 > 1");
-        assert_out(&s[2], 3, &f(1, 1), "bench_filter saw TTL 1, not the 2 that arrived");
+        assert_out(
+            &s[2],
+            3,
+            &f(1, 1),
+            "bench_filter saw TTL 1, not the 2 that arrived",
+        );
     }
     assert_eq!(
         map,
@@ -1305,11 +1450,30 @@ fn extension_faults_and_missing_extensions_are_counted_as_ext_aborted() {
     assert_dropped(&s[4], DropReason::ExtAborted, "no such extension");
     assert_dropped(&s[5], DropReason::PortHook, "a faulting hook drops");
     assert_out(&s[6], 1, &known, "the hook passes, the rule outputs");
-    assert_eq!(map, &vec![(vec![10, 0, 0, 1], u64le(2))], "two runs found the entry");
+    assert_eq!(
+        map,
+        &vec![(vec![10, 0, 0, 1], u64le(2))],
+        "two runs found the entry"
+    );
     for r in &runs {
-        assert_eq!(r.stats.ports[&1].drops[&DropReason::ExtAborted], 2, "{:?}", r.mode);
-        assert_eq!(r.stats.ports[&3].drops[&DropReason::ExtAborted], 1, "{:?}", r.mode);
-        assert_eq!(r.stats.ports[&4].drops[&DropReason::PortHook], 1, "{:?}", r.mode);
+        assert_eq!(
+            r.stats.ports[&1].drops[&DropReason::ExtAborted],
+            2,
+            "{:?}",
+            r.mode
+        );
+        assert_eq!(
+            r.stats.ports[&3].drops[&DropReason::ExtAborted],
+            1,
+            "{:?}",
+            r.mode
+        );
+        assert_eq!(
+            r.stats.ports[&4].drops[&DropReason::PortHook],
+            1,
+            "{:?}",
+            r.mode
+        );
     }
 }
 

@@ -34,7 +34,10 @@ pub fn csum(data: &[u8]) -> u16 {
 /// Offset of the IPv4 header: after the Ethernet header and any 802.1Q/802.1ad tags.
 pub fn l3_offset(frame: &[u8]) -> usize {
     let mut o = 12;
-    while matches!(u16::from_be_bytes([frame[o], frame[o + 1]]), 0x8100 | 0x88a8) {
+    while matches!(
+        u16::from_be_bytes([frame[o], frame[o + 1]]),
+        0x8100 | 0x88a8
+    ) {
         o += 4;
     }
     o + 2
@@ -111,7 +114,10 @@ pub fn assert_checksums_ok(frame: &[u8], what: &str) {
         if frame[l3 + 9] == 17 && got == 0 {
             return;
         }
-        assert_eq!(got, want, "{what}: L4 checksum {got:#06x}, computed {want:#06x}");
+        assert_eq!(
+            got, want,
+            "{what}: L4 checksum {got:#06x}, computed {want:#06x}"
+        );
     }
 }
 
