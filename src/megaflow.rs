@@ -6,8 +6,11 @@
 //! with the same mask share a *subtable*: a hash table from masked key to megaflow. A lookup
 //! tries subtables in rank order (most hits first, re-ranked every [`RERANK_INTERVAL`]
 //! lookups, as `dpcls_sort_subtable_vector` does) and hashes and compares only the words of
-//! the key its mask uses. The first hit is the answer: megaflows installed from translations
-//! of the current tables never disagree on a packet that two of them match.
+//! the key its mask uses. The first hit whose recorded conditions hold (filter results,
+//! layout) is the answer: megaflows installed from translations of the current tables never
+//! disagree on a packet that two of them match and whose conditions hold. Megaflows with the
+//! same mask and key but different recorded filter results live side by side (the filter
+//! result is part of the key, as in Oko).
 //!
 //! Megaflows live in a slab of slots; a [`MfRef`] names a slot and its generation, which
 //! changes whenever the slot's megaflow is removed, so references held by the exact-match
@@ -91,15 +94,31 @@ pub struct Megaflow {
     pub packets: u64,
     /// Bytes of those packets.
     pub bytes: u64,
-    /// Packets already credited to the rules.
-    pub credited_packets: u64,
-    /// Bytes already credited to the rules.
-    pub credited_bytes: u64,
+    /// Packets and bytes not yet credited to the rules, by where the packet stopped: index
+    /// `k` for the `k`th extension action (it dropped, transmitted or redirected the packet),
+    /// the last index for packets that went through every action.
+    pub uncredited: Vec<(u64, u64)>,
     /// Timestamp of the last hit (ns).
     pub used_ns: u64,
 }
 
 impl Megaflow {
+    /// Counts one packet of `len` bytes that stopped at extension action `stopped_at`
+    /// (`None`: it went through every action).
+    #[inline]
+    pub fn count(&mut self, len: u64, stopped_at: Option<usize>, now_ns: u64) {
+        self.packets += 1;
+        self.bytes += len;
+        self.used_ns = now_ns;
+        let n = self.xlation.bpf_marks.len();
+        if self.uncredited.len() <= n {
+            self.uncredited.resize(n + 1, (0, 0));
+        }
+        let u = &mut self.uncredited[stopped_at.unwrap_or(n).min(n)];
+        u.0 += 1;
+        u.1 += len;
+    }
+
     /// A megaflow for `xlation` of `flow`, installed under `xlation.mask`.
     pub fn new(flow: Flow, xlation: Xlation) -> Megaflow {
         Megaflow {
@@ -112,8 +131,7 @@ impl Megaflow {
             write_frame: None,
             packets: 0,
             bytes: 0,
-            credited_packets: 0,
-            credited_bytes: 0,
+            uncredited: Vec::new(),
             used_ns: 0,
         }
     }
@@ -160,7 +178,8 @@ struct Subtable {
     mask: Flow,
     /// Indices of the mask's non-zero words.
     words: Vec<u8>,
-    map: HashMap<HKey, u32, BuildHasherDefault<PassThrough>>,
+    /// Masked key → the megaflows under it: one per distinct set of recorded filter results.
+    map: HashMap<HKey, Vec<u32>, BuildHasherDefault<PassThrough>>,
     hits: u64,
 }
 
@@ -257,9 +276,20 @@ impl MegaflowCache {
             .and_then(|s| s.mf.as_mut())
     }
 
-    /// The megaflow that matches `flow`, if any.
+    /// The first megaflow that matches `flow`, if any.
     #[inline]
     pub fn lookup(&mut self, flow: &Flow) -> Option<MfRef> {
+        self.lookup_with(flow, |_, _| true)
+    }
+
+    /// The first megaflow that matches `flow` and that `accept` accepts (its recorded filter
+    /// results hold for the packet, say), trying every matching megaflow in rank order.
+    #[inline]
+    pub fn lookup_with(
+        &mut self,
+        flow: &Flow,
+        mut accept: impl FnMut(MfRef, &Megaflow) -> bool,
+    ) -> Option<MfRef> {
         self.lookups += 1;
         if self.lookups >= RERANK_INTERVAL {
             self.rerank();
@@ -267,12 +297,16 @@ impl MegaflowCache {
         for &st in &self.order {
             let sub = &mut self.subtables[st as usize];
             let k = sub.masked(flow);
-            if let Some(&slot) = sub.map.get(&k) {
-                sub.hits += 1;
-                return Some(MfRef {
-                    slot,
-                    gen: self.slots[slot as usize].gen,
-                });
+            let Some(slots) = sub.map.get(&k) else {
+                continue;
+            };
+            for &slot in slots {
+                let s = &self.slots[slot as usize];
+                let r = MfRef { slot, gen: s.gen };
+                if accept(r, s.mf.as_ref().expect("indexed slots are live")) {
+                    sub.hits += 1;
+                    return Some(r);
+                }
             }
         }
         None
@@ -289,8 +323,9 @@ impl MegaflowCache {
         }
     }
 
-    /// Installs `mf` under `mf.mask`, replacing a megaflow with the same mask and masked
-    /// key (which is returned, so that its statistics are not lost). Gives the megaflow back
+    /// Installs `mf` under `mf.mask`, replacing a megaflow with the same mask, masked key and
+    /// recorded filter results (which is returned, so that its statistics are not lost);
+    /// megaflows whose filters answered differently live side by side. Gives the megaflow back
     /// (and installs nothing) when the cache is full.
     pub fn insert(&mut self, mf: Megaflow) -> Result<(MfRef, Option<Megaflow>), Box<Megaflow>> {
         let st = match self.subtables.iter().position(|s| s.mask == mf.mask) {
@@ -313,17 +348,25 @@ impl MegaflowCache {
             self.order.push(st as u32);
         }
         let k = self.subtables[st].masked(&mf.flow);
-        if let Some(&old) = self.subtables[st].map.get(&k) {
-            let slot = &mut self.slots[old as usize];
-            slot.gen = slot.gen.wrapping_add(1);
-            let replaced = slot.mf.replace(mf);
-            return Ok((
-                MfRef {
-                    slot: old,
-                    gen: slot.gen,
-                },
-                replaced,
-            ));
+        if let Some(slots) = self.subtables[st].map.get(&k) {
+            let same = slots.iter().copied().find(|&i| {
+                self.slots[i as usize]
+                    .mf
+                    .as_ref()
+                    .is_some_and(|o| o.xlation.filters == mf.xlation.filters)
+            });
+            if let Some(old) = same {
+                let slot = &mut self.slots[old as usize];
+                slot.gen = slot.gen.wrapping_add(1);
+                let replaced = slot.mf.replace(mf);
+                return Ok((
+                    MfRef {
+                        slot: old,
+                        gen: slot.gen,
+                    },
+                    replaced,
+                ));
+            }
         }
         if self.len >= self.capacity {
             return Err(Box::new(mf));
@@ -344,7 +387,7 @@ impl MegaflowCache {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.subtables[st].map.insert(k, slot);
+        self.subtables[st].map.entry(k).or_default().push(slot);
         self.len += 1;
         Ok((
             MfRef {
@@ -365,7 +408,12 @@ impl MegaflowCache {
         slot.gen = slot.gen.wrapping_add(1);
         let st = slot.subtable as usize;
         let k = self.subtables[st].masked(&mf.flow);
-        self.subtables[st].map.remove(&k);
+        if let Some(slots) = self.subtables[st].map.get_mut(&k) {
+            slots.retain(|&i| i != r.slot);
+            if slots.is_empty() {
+                self.subtables[st].map.remove(&k);
+            }
+        }
         if self.subtables[st].map.is_empty() {
             // Keep the subtable (its index is referenced by slots) but stop searching it.
             self.order.retain(|&i| i as usize != st);
