@@ -222,7 +222,7 @@ pub enum SwitchVerb {
         /// Map name or index (Oko's map id).
         map: String,
         /// KEY VALUE, or `key B... value B...`.
-        #[arg(required = true, num_args = 2.., allow_hyphen_values = true)]
+        #[arg(required = true, num_args = 2..)]
         entry: Vec<String>,
         #[command(flatten)]
         conn: Conn,
