@@ -1021,9 +1021,12 @@ impl Worker {
                         let dp = mf.packets - mf.credited_packets;
                         if dp > 0 {
                             let db = mf.bytes - mf.credited_bytes;
-                            self.dp
-                                .lock_bridge()
-                                .credit_rules(&mf.xlation.rules, dp, db, mf.used_ns);
+                            self.dp.lock_bridge().credit_rules(
+                                &mf.xlation.rules,
+                                dp,
+                                db,
+                                mf.used_ns,
+                            );
                             mf.credited_packets = mf.packets;
                             mf.credited_bytes = mf.bytes;
                         }

@@ -65,14 +65,20 @@ fn forwards_per_the_flow_table_and_changes_at_runtime() {
         &[],
     );
     let show = bed.ctl(&["show"]);
-    assert!(show.contains("port 1: sa") && show.contains("port 2: sb"), "{show}");
+    assert!(
+        show.contains("port 1: sa") && show.contains("port 2: sb"),
+        "{show}"
+    );
 
     // A to B: port 9 is dropped by the table, the rest forwarded byte for byte.
     let frames: Vec<Vec<u8>> = (0..20u32)
         .map(|i| udp_a_to_b(IP_A, 1000 + i as u16, if i % 2 == 0 { 9 } else { 5678 }, i))
         .collect();
     let got = a_to_b(&bed, &frames, 0, 10);
-    assert_eq!(markers(&got), (0..20).filter(|i| i % 2 == 1).collect::<Vec<_>>());
+    assert_eq!(
+        markers(&got),
+        (0..20).filter(|i| i % 2 == 1).collect::<Vec<_>>()
+    );
     for f in &got {
         let i = marker(f).unwrap() as usize;
         assert_eq!(f, &frames[i], "frame {i} changed on the way");
@@ -88,7 +94,8 @@ fn forwards_per_the_flow_table_and_changes_at_runtime() {
     // Counters: per rule, per port, rx = forwarded + dropped.
     let dump = bed.ctl(&["dump-flows"]);
     assert!(
-        dump.contains("n_packets=10, n_bytes=") && dump.contains("priority=200,udp,in_port=1,tp_dst=9 actions=drop"),
+        dump.contains("n_packets=10, n_bytes=")
+            && dump.contains("priority=200,udp,in_port=1,tp_dst=9 actions=drop"),
         "{dump}"
     );
     assert_eq!(flow_packets(&bed, "in_port=1,udp,tp_dst=9"), 10);
@@ -109,13 +116,27 @@ fn forwards_per_the_flow_table_and_changes_at_runtime() {
     assert!(mf.contains("actions:drop"), "{mf}");
 
     // A higher-priority drop added at runtime takes effect on cached flows...
-    bed.ctl(&["add-flow", "priority=300,in_port=1,udp,tp_dst=5678,actions=drop"]);
-    let frames: Vec<Vec<u8>> = (0..5).map(|i| udp_a_to_b(IP_A, 1001, 5678, 200 + i)).collect();
+    bed.ctl(&[
+        "add-flow",
+        "priority=300,in_port=1,udp,tp_dst=5678,actions=drop",
+    ]);
+    let frames: Vec<Vec<u8>> = (0..5)
+        .map(|i| udp_a_to_b(IP_A, 1001, 5678, 200 + i))
+        .collect();
     assert!(a_to_b(&bed, &frames, 20, 0).is_empty());
     // ...and deleting it restores forwarding.
-    bed.ctl(&["del-flows", "--strict", "priority=300,in_port=1,udp,tp_dst=5678"]);
-    let frames: Vec<Vec<u8>> = (0..5).map(|i| udp_a_to_b(IP_A, 1001, 5678, 300 + i)).collect();
-    assert_eq!(markers(&a_to_b(&bed, &frames, 25, 5)), vec![300, 301, 302, 303, 304]);
+    bed.ctl(&[
+        "del-flows",
+        "--strict",
+        "priority=300,in_port=1,udp,tp_dst=5678",
+    ]);
+    let frames: Vec<Vec<u8>> = (0..5)
+        .map(|i| udp_a_to_b(IP_A, 1001, 5678, 300 + i))
+        .collect();
+    assert_eq!(
+        markers(&a_to_b(&bed, &frames, 25, 5)),
+        vec![300, 301, 302, 303, 304]
+    );
 
     // Errors are reported as `bpfswitch: ...` with exit code 1.
     let e = bed.ctl_fails(&["add-flow", "priority=1,tp_dst=80,actions=drop"]);
@@ -126,7 +147,12 @@ fn forwards_per_the_flow_table_and_changes_at_runtime() {
     let st = bed.shutdown();
     assert!(st.success(), "{st}\n{}", bed.log());
     assert!(!bed.ctl_exists(), "the control socket is removed at exit");
-    assert!(bed.log().contains("stopped (shutdown request): received 35"), "{}", bed.log());
+    assert!(
+        bed.log()
+            .contains("stopped (shutdown request): received 35"),
+        "{}",
+        bed.log()
+    );
     let e = bed.ctl_fails(&["show"]);
     assert!(e.contains("cannot connect"), "{e}");
 }
@@ -172,9 +198,15 @@ fn filter_extension_and_map_updates_change_behaviour_at_runtime() {
     let out = bed.ctl(&["ext", "load", "fw", &fw]);
     assert!(out.contains("loaded fw: xdp program"), "{out}");
     // A rule cannot reference an extension that is not loaded.
-    let e = bed.ctl_fails(&["add-flow", "priority=200,in_port=1,ip,bpf_filter=nope,actions=drop"]);
+    let e = bed.ctl_fails(&[
+        "add-flow",
+        "priority=200,in_port=1,ip,bpf_filter=nope,actions=drop",
+    ]);
     assert!(e.contains("`nope` is not loaded"), "{e}");
-    bed.ctl(&["add-flow", "priority=200,in_port=1,ip,bpf_filter=fw,actions=drop"]);
+    bed.ctl(&[
+        "add-flow",
+        "priority=200,in_port=1,ip,bpf_filter=fw,actions=drop",
+    ]);
 
     let ip3 = 0x0a00_0003;
     let mixed = |base: u32| -> Vec<Vec<u8>> {
@@ -203,7 +235,10 @@ fn filter_extension_and_map_updates_change_behaviour_at_runtime() {
     assert!(e["runs"].as_u64().unwrap() >= 20, "{e}");
     assert_eq!(e["used_by"].as_array().unwrap().len(), 1);
     let table = bed.ctl(&["ext", "list"]);
-    assert!(table.starts_with("NAME") && table.contains("blocked_src"), "{table}");
+    assert!(
+        table.starts_with("NAME") && table.contains("blocked_src"),
+        "{table}"
+    );
 
     // Deleting the key lets 10.0.0.1 through again.
     bed.ctl(&["map", "delete", "fw", "blocked_src", "ip:10.0.0.1"]);
@@ -211,7 +246,10 @@ fn filter_extension_and_map_updates_change_behaviour_at_runtime() {
 
     // Unloading is refused while the rule references it, naming the rule...
     let e = bed.ctl_fails(&["ext", "unload", "fw"]);
-    assert!(e.contains("priority=200,ip,in_port=1,bpf_filter=fw actions=drop"), "{e}");
+    assert!(
+        e.contains("priority=200,ip,in_port=1,bpf_filter=fw actions=drop"),
+        "{e}"
+    );
     // ...and accepted once the rule is gone.
     bed.ctl(&["del-flows", "bpf_filter=fw"]);
     bed.ctl(&["ext", "unload", "fw"]);
@@ -230,19 +268,53 @@ fn oko_verbs_are_aliases() {
     assert!(e.contains("no bridge named br9"), "{e}");
     let out = bed.ctl(&["load-filter-prog", "br0", "1", &obj]);
     assert!(out.contains("loaded 1: ubpf program"), "{out}");
-    bed.ctl(&["add-flow", "priority=200,in_port=1,ip,filter_prog=1,actions=drop"]);
+    bed.ctl(&[
+        "add-flow",
+        "priority=200,in_port=1,ip,filter_prog=1,actions=drop",
+    ]);
     // Oko's own syntax: map 0 of program 1, key and value as decimal bytes.
-    bed.ctl(&["update-map", "br0", "1", "0", "key", "10", "0", "0", "1", "value", "0", "0", "0", "0", "0", "0", "0", "0"]);
+    bed.ctl(&[
+        "update-map",
+        "br0",
+        "1",
+        "0",
+        "key",
+        "10",
+        "0",
+        "0",
+        "1",
+        "value",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+    ]);
     let ip3 = 0x0a00_0003;
     let frames: Vec<Vec<u8>> = (0..6u32)
         .map(|i| udp_a_to_b(if i < 3 { IP_A } else { ip3 }, 1234, 5678, i))
         .collect();
     assert_eq!(markers(&a_to_b(&bed, &frames, 0, 3)), vec![3, 4, 5]);
     let dump = bed.ctl(&["dump-map", "br0", "1", "0"]);
-    assert!(dump.starts_with("key: 0a 00 00 01  value: 03 00 00 00"), "{dump}");
+    assert!(
+        dump.starts_with("key: 0a 00 00 01  value: 03 00 00 00"),
+        "{dump}"
+    );
     // The typed form works through the alias too.
-    bed.ctl(&["update-map", "br0", "1", "blocklist", "ip:10.0.0.3", "u64:0"]);
-    let frames: Vec<Vec<u8>> = (0..2u32).map(|i| udp_a_to_b(ip3, 1234, 5678, 10 + i)).collect();
+    bed.ctl(&[
+        "update-map",
+        "br0",
+        "1",
+        "blocklist",
+        "ip:10.0.0.3",
+        "u64:0",
+    ]);
+    let frames: Vec<Vec<u8>> = (0..2u32)
+        .map(|i| udp_a_to_b(ip3, 1234, 5678, 10 + i))
+        .collect();
     assert!(a_to_b(&bed, &frames, 6, 0).is_empty());
     let e = bed.ctl_fails(&["dump-map", "br0", "1", "7"]);
     assert!(e.contains("no map `7`") && e.contains("0=blocklist"), "{e}");
@@ -255,7 +327,14 @@ fn port_hook_drops_a_udp_flood_before_classification() {
     };
     bed.start(BASE_FLOWS, &[]);
     bed.ctl(&["ext", "load", "flood", &ext_path("udp_flood_drop.o")]);
-    bed.ctl(&["map", "update", "flood", "blocked_ports", "u32:9999", "u32:1"]);
+    bed.ctl(&[
+        "map",
+        "update",
+        "flood",
+        "blocked_ports",
+        "u32:9999",
+        "u32:1",
+    ]);
     bed.ctl(&["port-hook", "1", "flood"]);
     assert!(bed.ctl(&["show"]).contains("port 1: sa") && bed.ctl(&["show"]).contains("hook flood"));
 
@@ -271,7 +350,10 @@ fn port_hook_drops_a_udp_flood_before_classification() {
     // Dropped before classification: the rule saw only the 10 that passed.
     assert_eq!(flow_packets(&bed, "in_port=1"), 10);
     let ports = bed.ctl(&["dump-ports", "1"]);
-    assert!(ports.contains("drop=200") && ports.contains("port_hook=200"), "{ports}");
+    assert!(
+        ports.contains("drop=200") && ports.contains("port_hook=200"),
+        "{ports}"
+    );
     let list = bed.json(&["ext", "list"]);
     assert_eq!(list["extensions"][0]["runs"], 210);
     assert_eq!(list["extensions"][0]["drops"], 200);
@@ -279,7 +361,37 @@ fn port_hook_drops_a_udp_flood_before_classification() {
     let e = bed.ctl_fails(&["ext", "unload", "flood"]);
     assert!(e.contains("port hook on port 1"), "{e}");
     bed.ctl(&["port-hook", "1", "none"]);
-    let frames: Vec<Vec<u8>> = (0..5u32).map(|i| udp_a_to_b(IP_A, 3000, 9999, 2000 + i)).collect();
+    let frames: Vec<Vec<u8>> = (0..5u32)
+        .map(|i| udp_a_to_b(IP_A, 3000, 9999, 2000 + i))
+        .collect();
     assert_eq!(a_to_b(&bed, &frames, 210, 5).len(), 5);
     bed.ctl(&["ext", "unload", "flood"]);
+}
+
+#[test]
+fn vlan_tags_survive_the_kernel_and_are_matched() {
+    let Some(mut bed) = Bed::new("vlan") else {
+        return;
+    };
+    // The kernel moves a received frame's outer tag into packet metadata; the port puts it
+    // back, so rules see it and it leaves as it came.
+    bed.start(
+        "priority=300,in_port=1,dl_vlan=10,actions=output:2\n\
+         priority=200,in_port=1,dl_vlan=20,actions=pop_vlan,output:2\n\
+         priority=100,in_port=1,actions=drop\n",
+        &[],
+    );
+    let f10 = tagged(&udp_a_to_b(IP_A, 1, 2, 1), 10, 5);
+    let f20 = tagged(&udp_a_to_b(IP_A, 1, 2, 2), 20, 0);
+    let untagged = udp_a_to_b(IP_A, 1, 2, 3);
+    let got = a_to_b(&bed, &[f10.clone(), f20, untagged.clone()], 0, 2);
+    assert_eq!(
+        markers(&got),
+        vec![1, 2],
+        "untagged frames hit the drop rule"
+    );
+    let g10 = got.iter().find(|f| marker(f) == Some(1)).unwrap();
+    assert_eq!(g10, &f10, "VLAN 10 forwarded with its tag");
+    let g20 = got.iter().find(|f| marker(f) == Some(2)).unwrap();
+    assert_eq!(g20, &udp_a_to_b(IP_A, 1, 2, 2), "pop_vlan removed the tag");
 }

@@ -298,13 +298,9 @@ fn exchange(conn: &Conn, req: Request, text: impl Fn(&Reply) -> String) -> Resul
     Ok(())
 }
 
-fn load_request(
-    name: &str,
-    file: &std::path::Path,
-    opts: &LoadOpts,
-) -> Result<Request, CliError> {
-    let bytes = std::fs::read(file)
-        .map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
+fn load_request(name: &str, file: &std::path::Path, opts: &LoadOpts) -> Result<Request, CliError> {
+    let bytes =
+        std::fs::read(file).map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
     Ok(Request::ExtLoad {
         name: name.to_string(),
         object: hex_encode(&bytes),
@@ -329,11 +325,11 @@ pub fn ext(v: &ExtVerb) -> Result<(), CliError> {
             Reply::Extensions(v) => format_ext_list(v),
             _ => String::new(),
         }),
-        ExtVerb::Unload { name, conn } => exchange(
-            conn,
-            Request::ExtUnload { name: name.clone() },
-            |_| String::new(),
-        ),
+        ExtVerb::Unload { name, conn } => {
+            exchange(conn, Request::ExtUnload { name: name.clone() }, |_| {
+                String::new()
+            })
+        }
     }
 }
 
@@ -486,12 +482,12 @@ pub fn switch(v: &SwitchVerb) -> Result<(), CliError> {
             }
             Ok(())
         }
-        SwitchVerb::DpctlDumpFlows { conn } => exchange(conn, Request::DumpMegaflows, |r| {
-            match r {
+        SwitchVerb::DpctlDumpFlows { conn } => {
+            exchange(conn, Request::DumpMegaflows, |r| match r {
                 Reply::Megaflows(v) => format_megaflows(v),
                 _ => String::new(),
-            }
-        }),
+            })
+        }
         SwitchVerb::PortHook { port, name, conn } => exchange(
             conn,
             Request::PortHook {

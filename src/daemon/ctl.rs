@@ -432,10 +432,7 @@ impl Control {
                 Ok(Reply::Extensions(vec![self.ext_report(&ext)]))
             }
             Request::ExtList => Ok(Reply::Extensions(
-                dp.extensions()
-                    .iter()
-                    .map(|e| self.ext_report(e))
-                    .collect(),
+                dp.extensions().iter().map(|e| self.ext_report(e)).collect(),
             )),
             Request::ExtUnload { name } => {
                 self.named(&name)?;
@@ -520,8 +517,8 @@ impl Control {
                 let sel = match flow.as_deref() {
                     None => None,
                     Some(f) => {
-                        let fm = parse_flow_mod(f, FlowModCommand::Delete)
-                            .map_err(|e| e.to_string())?;
+                        let fm =
+                            parse_flow_mod(f, FlowModCommand::Delete).map_err(|e| e.to_string())?;
                         Some(RuleSelector {
                             table: (fm.rule.table != TABLE_ALL).then_some(fm.rule.table),
                             r#match: fm.rule.r#match.clone(),

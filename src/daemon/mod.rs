@@ -104,7 +104,9 @@ pub fn parse_ports(args: &[String]) -> Result<Vec<(PortNo, String)>, CliError> {
             return Err(CliError::Usage(format!("--port {a}: no interface name")));
         }
         if out.iter().any(|(m, _)| *m == no) {
-            return Err(CliError::Usage(format!("--port {a}: port {no} given twice")));
+            return Err(CliError::Usage(format!(
+                "--port {a}: port {no} given twice"
+            )));
         }
         if out.iter().any(|(_, i)| i == ifname) {
             return Err(CliError::Usage(format!(
@@ -226,9 +228,8 @@ pub fn run(args: &DaemonArgs) -> Result<(), CliError> {
                 promiscuous: !args.no_promisc,
                 fanout,
             };
-            let p = AfPacketPort::open(ifname, &opts).map_err(|e| {
-                CliError::Failed(format!("port {no}: {e}{}", hint_for_open(&e)))
-            })?;
+            let p = AfPacketPort::open(ifname, &opts)
+                .map_err(|e| CliError::Failed(format!("port {no}: {e}{}", hint_for_open(&e))))?;
             if fanout == Fanout::New {
                 group = Some(p.fanout_group().ok_or_else(|| {
                     CliError::Failed(format!("port {no}: {ifname}: no fanout group id"))
@@ -255,9 +256,8 @@ pub fn run(args: &DaemonArgs) -> Result<(), CliError> {
     let mut threads = Vec::new();
     for (id, socks) in sockets.into_iter().enumerate() {
         let (tx, rx) = channel();
-        let wake = Arc::new(
-            pmd::EventFd::new().map_err(|e| CliError::Failed(format!("eventfd: {e}")))?,
-        );
+        let wake =
+            Arc::new(pmd::EventFd::new().map_err(|e| CliError::Failed(format!("eventfd: {e}")))?);
         links.push(ctl::WorkerLink {
             tx,
             wake: wake.clone(),

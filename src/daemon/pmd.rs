@@ -94,9 +94,7 @@ impl TxSink for Ports {
             let now = monotonic_ns();
             if self.last_log_ns[i] == 0 || now - self.last_log_ns[i] >= LOG_INTERVAL_NS {
                 self.last_log_ns[i] = now;
-                eprintln!(
-                    "bpfswitch: port {port}: {e} (further errors are counted in dump-ports)"
-                );
+                eprintln!("bpfswitch: port {port}: {e} (further errors are counted in dump-ports)");
             }
         }
     }
@@ -134,7 +132,7 @@ pub fn run(
     worker.sync(last_maintain);
     while !stop.load(Ordering::Acquire) {
         let mut received = 0;
-        for i in 0..n {
+        for (i, last_log) in rx_log_ns.iter_mut().enumerate() {
             let no = ports.ports[i].0;
             match ports.ports[i].1.recv_batch(&mut batch) {
                 Ok(0) => {}
@@ -144,8 +142,8 @@ pub fn run(
                 }
                 Err(e) => {
                     let now = monotonic_ns();
-                    if rx_log_ns[i] == 0 || now - rx_log_ns[i] >= LOG_INTERVAL_NS {
-                        rx_log_ns[i] = now;
+                    if *last_log == 0 || now - *last_log >= LOG_INTERVAL_NS {
+                        *last_log = now;
                         eprintln!("bpfswitch: port {no}: {e}");
                     }
                 }

@@ -406,7 +406,7 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 /// Decodes [`hex_encode`]'s output.
 pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
     let t = text.as_bytes();
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return Err("odd number of hex digits".into());
     }
     let nib = |c: u8| -> Result<u8, String> {

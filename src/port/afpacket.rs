@@ -269,13 +269,13 @@ impl AfPacketPort {
             let mut mr: libc::packet_mreq = unsafe { zeroed() };
             mr.mr_ifindex = info.ifindex as i32;
             mr.mr_type = libc::PACKET_MR_PROMISC as u16;
-            setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr).map_err(
-                |e| PortError::Os {
+            setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr).map_err(|e| {
+                PortError::Os {
                     port: ifname.into(),
                     op: "PACKET_ADD_MEMBERSHIP (promiscuous mode)",
                     source: e,
-                },
-            )?;
+                }
+            })?;
         }
         let one: libc::c_int = 1;
         setsockopt(raw, libc::SOL_PACKET, libc::PACKET_AUXDATA, &one).map_err(|e| {
@@ -414,9 +414,8 @@ impl AfPacketPort {
             // SAFETY: every pointer in `msg` refers to a live buffer of the length given;
             // the iovec covers `cap` bytes of `storage` after the headroom, which `need`
             // guarantees exist.
-            let n = unsafe {
-                libc::recvmsg(self.fd(), &mut msg, libc::MSG_DONTWAIT | libc::MSG_TRUNC)
-            };
+            let n =
+                unsafe { libc::recvmsg(self.fd(), &mut msg, libc::MSG_DONTWAIT | libc::MSG_TRUNC) };
             if n >= 0 {
                 break n as usize;
             }
@@ -537,7 +536,9 @@ mod tests {
 
     #[test]
     fn unknown_interface_is_named_in_the_error() {
-        let e = interface_info("bpfsw-nonexistent0").unwrap_err().to_string();
+        let e = interface_info("bpfsw-nonexistent0")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bpfsw-nonexistent0"), "{e}");
         assert!(e.contains("no such network interface"), "{e}");
         let e = interface_info("this-name-is-far-too-long-for-linux")

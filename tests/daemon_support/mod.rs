@@ -80,7 +80,8 @@ impl RawSock {
         );
     }
 
-    /// Receives one incoming frame, waiting at most `timeout`.
+    /// Receives one incoming frame, waiting at most `timeout`. A VLAN tag the kernel took
+    /// out of the frame (into `PACKET_AUXDATA`) is put back, so frames compare as on the wire.
     pub fn recv(&self, timeout: Duration) -> Option<Vec<u8>> {
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 65536];
@@ -98,18 +99,21 @@ impl RawSock {
             }
             // SAFETY: plain old data; zeroes are valid.
             let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            // SAFETY: `buf`, `sll` and `len` are live and of the sizes passed.
-            let r = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                    (&mut sll as *mut libc::sockaddr_ll).cast(),
-                    &mut len,
-                )
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
             };
+            let mut control = [0u64; 8];
+            // SAFETY: plain old data; zeroes are valid.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = std::mem::size_of_val(&control);
+            // SAFETY: every pointer in `msg` refers to a live buffer of the length given.
+            let r = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
             if r < 0 {
                 continue;
             }
@@ -117,7 +121,31 @@ impl RawSock {
             if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
-            return Some(buf[..r as usize].to_vec());
+            let mut frame = buf[..r as usize].to_vec();
+            // SAFETY: the CMSG macros walk the control buffer recvmsg filled.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&msg);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA
+                    {
+                        let aux = libc::CMSG_DATA(c)
+                            .cast::<libc::tpacket_auxdata>()
+                            .read_unaligned();
+                        if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 && frame.len() >= 12 {
+                            let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                                aux.tp_vlan_tpid
+                            } else {
+                                0x8100
+                            };
+                            let mut tag = tpid.to_be_bytes().to_vec();
+                            tag.extend_from_slice(&aux.tp_vlan_tci.to_be_bytes());
+                            frame.splice(12..12, tag);
+                        }
+                    }
+                    c = libc::CMSG_NXTHDR(&msg, c);
+                }
+            }
+            return Some(frame);
         }
     }
 
@@ -156,7 +184,8 @@ fn raw_socket(ns: &str, ifname: &str) -> RawSock {
         );
         let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
         // SAFETY: plain socket(2) call; checked below.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+        let fd =
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
         assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
         // SAFETY: fresh descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -178,6 +207,18 @@ fn raw_socket(ns: &str, ifname: &str) -> RawSock {
             )
         };
         assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
+        let one: libc::c_int = 1;
+        // SAFETY: a live int of the size passed.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_AUXDATA,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "PACKET_AUXDATA: {}", std::io::Error::last_os_error());
         RawSock { fd }
     })
     .join()
@@ -215,7 +256,10 @@ impl Bed {
             if std::env::var_os("BPFSWITCH_REQUIRE_NETNS").is_some_and(|v| v == "1") {
                 panic!("BPFSWITCH_REQUIRE_NETNS=1 but a network namespace cannot be created: {e}");
             }
-            skip_loudly(test, &format!("cannot create a network namespace (needs root): {e}"));
+            skip_loudly(
+                test,
+                &format!("cannot create a network namespace (needs root): {e}"),
+            );
             return None;
         }
         let dir = std::env::temp_dir().join(&ns);
@@ -452,6 +496,16 @@ pub fn udp_a_to_b(src_ip: u32, sport: u16, dport: u16, marker: u32) -> Vec<u8> {
     let mut payload = b"bpfswitch-test:".to_vec();
     payload.extend_from_slice(&marker.to_be_bytes());
     bpfswitch::packet::builder::udp4_frame(MAC_A, MAC_B, src_ip, IP_B, sport, dport, &payload)
+}
+
+/// [`udp_a_to_b`]'s frame with an 802.1Q tag (VLAN `vid`, priority `pcp`).
+pub fn tagged(frame: &[u8], vid: u16, pcp: u8) -> Vec<u8> {
+    let tci = u16::from(pcp) << 13 | vid;
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&0x8100u16.to_be_bytes());
+    f.extend_from_slice(&tci.to_be_bytes());
+    f.extend_from_slice(&frame[12..]);
+    f
 }
 
 /// A UDP frame from host B to host A with a marker payload.
