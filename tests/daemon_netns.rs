@@ -61,7 +61,10 @@ fn forwards_per_the_flow_table_and_changes_at_runtime() {
         return;
     };
     bed.start(
-        &format!("{BASE_FLOWS}priority=200,in_port=1,udp,tp_dst=9,actions=drop\n"),
+        &format!(
+            "{BASE_FLOWS}priority=200,in_port=1,udp,tp_dst=9,actions=drop\n\
+             priority=5,in_port=2,udp,tp_dst=7,hard_timeout=1,actions=drop\n"
+        ),
         &[],
     );
     let show = bed.ctl(&["show"]);
@@ -143,6 +146,16 @@ fn forwards_per_the_flow_table_and_changes_at_runtime() {
     assert!(e.contains("tp_dst"), "{e}");
     let e = bed.ctl_fails(&["port-hook", "7", "none"]);
     assert!(e.contains("no port 7"), "{e}");
+
+    // The hard timeout expires the rule without any traffic (workers maintain the tables).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while bed.ctl(&["dump-flows"]).contains("hard_timeout=1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hard_timeout=1 did not expire"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let st = bed.shutdown();
     assert!(st.success(), "{st}\n{}", bed.log());
@@ -255,6 +268,36 @@ fn filter_extension_and_map_updates_change_behaviour_at_runtime() {
     bed.ctl(&["ext", "unload", "fw"]);
     assert_eq!(bed.ctl(&["ext", "list"]), "no extensions loaded\n");
     assert_eq!(a_to_b(&bed, &mixed(300), 30, 10).len(), 10);
+
+    // A program the verifier rejects is refused, or runs on the interpreter on request.
+    let bad = ext_path("unsafe/oob_read.o");
+    let e = bed.ctl_fails(&["ext", "load", "bad", &bad]);
+    assert!(e.contains("rejected by the verifier"), "{e}");
+    let out = bed.ctl(&["ext", "load", "bad", &bad, "--unverified"]);
+    assert!(
+        out.contains("loaded unverified, tier: interpreter"),
+        "{out}"
+    );
+    let list = bed.json(&["ext", "list"]);
+    let e = &list["extensions"][0];
+    assert_eq!(
+        (&e["verdict"], &e["tier"]),
+        (&"unverified".into(), &"interpreter".into())
+    );
+    assert!(
+        e["reason"].as_str().unwrap().contains("out of bounds"),
+        "{e}"
+    );
+    let e = bed.ctl_fails(&["ext", "load", "bad", &bad, "--unverified"]);
+    assert!(e.contains("bad"), "{e}");
+    bed.ctl(&[
+        "ext",
+        "load",
+        "bad",
+        &ext_path("fw_stateless_filter.o"),
+        "--replace",
+    ]);
+    assert_eq!(bed.json(&["ext", "list"])["extensions"][0]["tier"], "jit");
 }
 
 #[test]
