@@ -1030,22 +1030,6 @@ impl Worker {
                 };
                 if got != want {
                     self.c.filter_mismatches += 1;
-                    // The upcall that follows installs a megaflow with the same mask and
-                    // key, replacing this one: credit its rules now or its counts are lost.
-                    if let Some(mf) = self.mf.get_mut(r) {
-                        let dp = mf.packets - mf.credited_packets;
-                        if dp > 0 {
-                            let db = mf.bytes - mf.credited_bytes;
-                            self.dp.lock_bridge().credit_rules(
-                                &mf.xlation.rules,
-                                dp,
-                                db,
-                                mf.used_ns,
-                            );
-                            mf.credited_packets = mf.packets;
-                            mf.credited_bytes = mf.bytes;
-                        }
-                    }
                     return None;
                 }
             }
