@@ -561,6 +561,8 @@ impl Datapath {
             emc_insert_tick: 0,
             last_sync_ns: 0,
             used_layout: false,
+            bpf_ordinal: 0,
+            stopped_at: None,
         }
     }
 }
@@ -631,6 +633,10 @@ pub struct Worker {
     last_sync_ns: u64,
     /// Set by an upcall whose translation mapped a write set through the packet's layout.
     used_layout: bool,
+    /// Ordinal of the next `Bpf` action of the pass being executed.
+    bpf_ordinal: usize,
+    /// The `Bpf` action that stopped the pass being executed, if one did.
+    stopped_at: Option<usize>,
 }
 
 /// How a pass of a packet through the caches ended.
@@ -693,6 +699,55 @@ fn run_filter(
     matches!(r, Ok(o) if o.fault.is_none() && o.retcode != 0)
 }
 
+/// What checking a cache hit's recorded conditions needs (borrowed from the worker).
+struct CheckEnv<'a> {
+    exts: &'a ExtTable,
+    memo: &'a mut Vec<(u32, bool)>,
+    scratch: &'a mut PacketBuf,
+    c: &'a mut Counters,
+    pkt: &'a mut PacketBuf,
+    in_port: PortNo,
+    ts_ns: u64,
+}
+
+impl CheckEnv<'_> {
+    /// Whether megaflow `m` holds for the packet: its write-set layout is the packet's, and
+    /// every filter it recorded answers the same (cached stateless results are reused when
+    /// the guard holds; the others run, at most once per filter and pass).
+    fn holds(&mut self, m: &Megaflow, guard: &Guard) -> bool {
+        if m.write_layout.is_some_and(|wl| wl != guard.layout) {
+            return false;
+        }
+        if m.xlation.filters.is_empty() {
+            return true;
+        }
+        let reuse = m.guard.as_ref() == Some(guard);
+        for (i, &(idx, want)) in m.xlation.filters.iter().enumerate() {
+            if reuse && i < 64 && m.cached_filters & (1 << i) != 0 {
+                self.c.filter_cached += 1;
+                continue;
+            }
+            let got = match self.memo.iter().find(|(j, _)| *j == idx) {
+                Some(&(_, g)) => g,
+                None => {
+                    let Some(info) = self.exts.get(idx) else {
+                        return false;
+                    };
+                    self.c.filter_runs += 1;
+                    let g = run_filter(info, self.pkt, self.scratch, self.in_port, self.ts_ns);
+                    self.memo.push((idx, g));
+                    g
+                }
+            };
+            if got != want {
+                self.c.filter_mismatches += 1;
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// Translation's view of the packet being upcalled.
 struct Hooks<'a> {
     exts: &'a ExtTable,
@@ -727,7 +782,10 @@ impl XlateHooks for Hooks<'_> {
 
     fn bpf_write_set(&mut self, ext_index: u32, flow: &Flow, wc: &mut Flow) -> Option<Flow> {
         let info = self.exts.get(ext_index)?;
-        info.writes.as_ref()?;
+        if info.writes.as_ref()?.is_empty() {
+            // Writes no packet byte: no field changes, whatever the layout.
+            return Some(Flow::default());
+        }
         // From here the answer depends on the packet's layout, whatever it is.
         self.used_layout = true;
         map_write_set(info, self.pkt.data(), &self.layout, self.parsed, flow, wc)
@@ -930,8 +988,11 @@ impl Worker {
         };
         let end = if !self.dp.cfg.megaflow {
             let x = self.upcall(&flow, layout, pkt, ts_ns);
-            self.credit_uncached(&x, pkt.len(), ts_ns);
-            self.execute(&x.actions, in_port, pkt, layout, ts_ns, tx, output_seen)
+            let len = pkt.len();
+            let (end, stop) =
+                self.execute(&x.actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+            self.credit_uncached(&x, len, stop, ts_ns);
+            end
         } else {
             let r = match self.cached(&flow, &guard, pkt, in_port, ts_ns) {
                 Some(r) => r,
@@ -945,8 +1006,8 @@ impl Worker {
                             r
                         }
                         Err(x) => {
-                            self.credit_uncached(&x, pkt.len(), ts_ns);
-                            let end = self.execute(
+                            let len = pkt.len();
+                            let (end, stop) = self.execute(
                                 &x.actions,
                                 in_port,
                                 pkt,
@@ -955,23 +1016,27 @@ impl Worker {
                                 tx,
                                 output_seen,
                             );
+                            self.credit_uncached(&x, len, stop, ts_ns);
                             self.flow = flow;
                             return end;
                         }
                     }
                 }
             };
-            let mf = self.mf.get_mut(r).expect("live megaflow");
-            mf.packets += 1;
-            mf.bytes += pkt.len() as u64;
-            mf.used_ns = ts_ns;
+            let len = pkt.len() as u64;
+            let mf = self.mf.get(r).expect("live megaflow");
             // The actions are borrowed from the cache while they run; running them never
             // touches the cache (a recirculation returns first).
             let actions: *const [OdpAction] = mf.xlation.actions.as_slice();
             // SAFETY: `execute` does not add, remove or modify megaflows (it touches only
             // counters, the packet and the sink), so the slice stays valid while it runs.
             let actions = unsafe { &*actions };
-            self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen)
+            let (end, stop) = self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+            self.mf
+                .get_mut(r)
+                .expect("live megaflow")
+                .count(len, stop, ts_ns);
+            end
         };
         self.flow = flow;
         end
@@ -989,57 +1054,42 @@ impl Worker {
     ) -> Option<MfRef> {
         let use_emc = self.dp.cfg.emc;
         let hash = if use_emc { crate::emc::hash(flow) } else { 0 };
-        let mut from_emc = false;
-        let mut hit = None;
+        let Worker {
+            emc,
+            mf,
+            exts,
+            memo,
+            scratch,
+            c,
+            ..
+        } = self;
+        let mut check = |m: &Megaflow| {
+            let mut env = CheckEnv {
+                exts,
+                memo,
+                scratch,
+                c,
+                pkt,
+                in_port,
+                ts_ns,
+            };
+            env.holds(m, guard)
+        };
         if use_emc {
-            if let Some(r) = self.emc.lookup(flow, hash) {
-                if self.mf.is_live(r) {
-                    hit = Some(r);
-                    from_emc = true;
-                } else {
-                    self.emc.remove(flow, hash);
-                }
-            }
-        }
-        if hit.is_none() {
-            hit = self.mf.lookup(flow);
-        }
-        let r = hit?;
-        let mf = self.mf.get(r).expect("live megaflow");
-        if let Some(wl) = &mf.write_layout {
-            if *wl != guard.layout {
-                return None;
-            }
-        }
-        if !mf.xlation.filters.is_empty() {
-            let reuse = mf.guard.as_ref() == Some(guard);
-            for (i, &(idx, want)) in mf.xlation.filters.iter().enumerate() {
-                if reuse && i < 64 && mf.cached_filters & (1 << i) != 0 {
-                    self.c.filter_cached += 1;
-                    continue;
-                }
-                let got = match self.memo.iter().find(|(j, _)| *j == idx) {
-                    Some(&(_, g)) => g,
-                    None => {
-                        let info = self.exts.get(idx)?;
-                        self.c.filter_runs += 1;
-                        let g = run_filter(info, pkt, &mut self.scratch, in_port, ts_ns);
-                        self.memo.push((idx, g));
-                        g
+            if let Some(r) = emc.lookup(flow, hash) {
+                match mf.get(r) {
+                    Some(m) if check(m) => {
+                        c.emc_hits += 1;
+                        return Some(r);
                     }
-                };
-                if got != want {
-                    self.c.filter_mismatches += 1;
-                    return None;
+                    Some(_) => {}
+                    None => emc.remove(flow, hash),
                 }
             }
         }
-        if from_emc {
-            self.c.emc_hits += 1;
-        } else {
-            self.c.megaflow_hits += 1;
-            self.emc_maybe_insert(flow, hash, r);
-        }
+        let r = mf.lookup_with(flow, |_, m| check(m))?;
+        self.c.megaflow_hits += 1;
+        self.emc_maybe_insert(flow, hash, r);
         Some(r)
     }
 
@@ -1059,25 +1109,19 @@ impl Worker {
     }
 
     /// Credits the rules of a megaflow that an upcall replaced with what it still counted.
-    fn credit_replaced(&self, old: &Megaflow) {
-        let dp = old.packets - old.credited_packets;
-        if dp > 0 {
-            let db = old.bytes - old.credited_bytes;
-            let mut b = self.dp.lock_bridge();
-            b.credit_rules(&old.xlation.rules, dp, db, old.used_ns);
-            for &(vlan, mac, port) in &old.xlation.learns {
-                if b.mac_learning().lookup(vlan, mac) == Some(port) {
-                    b.learn_mac(vlan, mac, port, old.used_ns);
-                }
-            }
-        }
+    fn credit_replaced(&self, old: &mut Megaflow) {
+        credit_megaflow(&mut self.dp.lock_bridge(), old);
     }
 
-    /// Credits the rules of a translation that no megaflow will count.
-    fn credit_uncached(&self, x: &Xlation, len: usize, ts_ns: u64) {
+    /// Credits the rules of a translation that no megaflow will count, for one packet that
+    /// stopped at extension action `stop` (if it did).
+    fn credit_uncached(&self, x: &Xlation, len: usize, stop: Option<usize>, ts_ns: u64) {
+        let n = stop
+            .and_then(|k| x.bpf_marks.get(k))
+            .map_or(x.rules.len(), |&m| m as usize);
         self.dp
             .lock_bridge()
-            .credit_rules(&x.rules, 1, len as u64, ts_ns);
+            .credit_rules(&x.rules[..n], 1, len as u64, ts_ns);
     }
 
     /// Translates `flow` (a cache miss).
@@ -1122,7 +1166,11 @@ impl Worker {
         frame: &[u8],
     ) -> Result<MfRef, Box<Xlation>> {
         let mut mf = Megaflow::new(*flow, x);
-        if std::mem::take(&mut self.used_layout) {
+        // Only a translation that went past an extension action thanks to a write set mapped
+        // through this layout depends on it: one that recirculated anyway is right for any
+        // layout (recirculating is always safe, and a packet an extension stops is credited
+        // the same either way).
+        if std::mem::take(&mut self.used_layout) && mf.xlation.recircs_avoided > 0 {
             mf.write_layout = Some(guard.layout);
             mf.write_frame = Some(frame.into());
         }
@@ -1152,8 +1200,8 @@ impl Worker {
         match self.mf.insert(mf) {
             Ok((r, replaced)) => {
                 self.c.megaflows_installed += 1;
-                if let Some(old) = replaced {
-                    self.credit_replaced(&old);
+                if let Some(mut old) = replaced {
+                    self.credit_replaced(&mut old);
                 }
                 Ok(r)
             }
@@ -1163,12 +1211,33 @@ impl Worker {
 }
 
 impl Worker {
-    /// Runs datapath actions on the packet.
+    /// Runs datapath actions on the packet; says how the pass ended and, if an extension
+    /// action stopped the pipeline, which one (its ordinal among the `Bpf` actions).
     #[allow(
         clippy::too_many_arguments,
         reason = "the per-packet state of one pass"
     )]
     fn execute(
+        &mut self,
+        actions: &[OdpAction],
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        layout: Layout,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> (PassEnd, Option<usize>) {
+        self.bpf_ordinal = 0;
+        self.stopped_at = None;
+        let end = self.execute_actions(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+        (end, self.stopped_at)
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
+    fn execute_actions(
         &mut self,
         actions: &[OdpAction],
         in_port: PortNo,
@@ -1227,12 +1296,18 @@ impl Worker {
                 }
                 OdpAction::Bpf(idx) => {
                     let Some(info) = self.exts.get(*idx).cloned() else {
+                        self.stopped_at = Some(self.bpf_ordinal);
                         return self.stop(*output_seen, DropReason::ExtAborted);
                     };
                     self.c.ext_runs += 1;
                     let r = info.ext.run(pkt, in_port, Some(ts_ns));
                     stale = true;
-                    match verdict(&info, r) {
+                    let v = verdict(&info, r);
+                    if !matches!(v, ExtVerdict::Pass) {
+                        self.stopped_at = Some(self.bpf_ordinal);
+                    }
+                    self.bpf_ordinal += 1;
+                    match v {
                         ExtVerdict::Pass => {}
                         ExtVerdict::Drop(reason) => return self.stop(*output_seen, reason),
                         ExtVerdict::Tx => {
@@ -1280,22 +1355,7 @@ impl Worker {
         let mut b = self.dp.lock_bridge();
         // Credit rules first: revalidation may change which rules a megaflow credits.
         for r in self.mf.refs() {
-            let mf = self.mf.get_mut(r).expect("live");
-            let dp = mf.packets - mf.credited_packets;
-            if dp > 0 {
-                let db = mf.bytes - mf.credited_bytes;
-                b.credit_rules(&mf.xlation.rules, dp, db, mf.used_ns);
-                mf.credited_packets = mf.packets;
-                mf.credited_bytes = mf.bytes;
-                // The hits would have refreshed what the translation's `normal` learnt, as of
-                // the last one. Only refresh: an entry that moved since was moved by a later
-                // packet, and revalidation deals with this megaflow.
-                for &(vlan, mac, port) in &mf.xlation.learns {
-                    if b.mac_learning().lookup(vlan, mac) == Some(port) {
-                        b.learn_mac(vlan, mac, port, mf.used_ns);
-                    }
-                }
-            }
+            credit_megaflow(&mut b, self.mf.get_mut(r).expect("live"));
         }
         if epoch != self.ext_epoch {
             // New extensions or map contents: recorded filter results and write sets may
@@ -1493,6 +1553,32 @@ impl Worker {
     }
 }
 
+/// Credits `mf`'s rules with what it counted since the last time, and refreshes the MAC
+/// entries its translation learnt, as its packets would have.
+fn credit_megaflow(b: &mut Bridge, mf: &mut Megaflow) {
+    if mf.uncredited.iter().all(|u| u.0 == 0) {
+        return;
+    }
+    let x = &mf.xlation;
+    for (k, u) in mf.uncredited.iter_mut().enumerate() {
+        if u.0 == 0 {
+            continue;
+        }
+        // Packets stopped by the `k`th extension action reached only the rules before it.
+        let n = x.bpf_marks.get(k).map_or(x.rules.len(), |&m| m as usize);
+        b.credit_rules(&x.rules[..n], u.0, u.1, mf.used_ns);
+        *u = (0, 0);
+    }
+    // The hits would have refreshed what the translation's `normal` learnt (learning comes
+    // before any extension action of a pass), as of the last one. Only refresh: an entry that
+    // moved since was moved by a later packet, and revalidation deals with this megaflow.
+    for &(vlan, mac, port) in &x.learns {
+        if b.mac_learning().lookup(vlan, mac) == Some(port) {
+            b.learn_mac(vlan, mac, port, mf.used_ns);
+        }
+    }
+}
+
 /// Whether the bridge's MAC table holds what `learns` (a translation's learning, in order)
 /// leaves behind.
 fn learning_reflected(b: &Bridge, learns: &[(u16, [u8; 6], PortNo)]) -> bool {
@@ -1550,7 +1636,9 @@ impl XlateHooks for RevalHooks<'_> {
     }
     fn bpf_write_set(&mut self, ext_index: u32, flow: &Flow, wc: &mut Flow) -> Option<Flow> {
         let info = self.exts.get(ext_index)?;
-        info.writes.as_ref()?;
+        if info.writes.as_ref()?.is_empty() {
+            return Some(Flow::default());
+        }
         let Some((frame, layout, parsed)) = self.packet.as_ref() else {
             // The upcall would map the write set through the packet's bytes, which this
             // megaflow did not keep: it cannot be revalidated, only deleted.

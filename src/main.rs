@@ -15,12 +15,36 @@ struct Cli {
 enum Command {
     /// Runs the flow-cache benchmark scenarios.
     Bench(bpfswitch::bench::BenchArgs),
+    // The running switch and its client verbs (bpfswitch::daemon).
+    /// Runs the switch on network interfaces, controlled over a Unix socket.
+    Daemon(bpfswitch::daemon::DaemonArgs),
+    /// eBPF extensions: load into, list and unload from the running switch.
+    #[command(subcommand)]
+    Ext(ExtCommand),
+    /// Maps of the running switch's extensions: dump, update, delete.
+    #[command(subcommand)]
+    Map(bpfswitch::daemon::client::MapVerb),
+    #[command(flatten)]
+    Switch(bpfswitch::daemon::client::SwitchVerb),
+    // End of the running switch's verbs.
+}
+
+/// `bpfswitch ext ...`.
+#[derive(Subcommand, Debug)]
+enum ExtCommand {
+    // The running switch's `ext` verbs (load, list, unload).
+    #[command(flatten)]
+    Switch(bpfswitch::daemon::client::ExtVerb),
 }
 
 fn main() {
     let cli = Cli::parse();
     let r = match &cli.command {
         Command::Bench(a) => bpfswitch::bench::run(a),
+        Command::Daemon(a) => bpfswitch::daemon::run(a),
+        Command::Ext(ExtCommand::Switch(v)) => bpfswitch::daemon::client::ext(v),
+        Command::Map(v) => bpfswitch::daemon::client::map(v),
+        Command::Switch(v) => bpfswitch::daemon::client::switch(v),
     };
     if let Err(e) = r {
         eprintln!("bpfswitch: {e}");

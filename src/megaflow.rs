@@ -3,12 +3,15 @@
 //!
 //! A megaflow is a translation ([`Xlation`]) together with the flow key that produced it; it
 //! answers every packet whose key agrees with that key on the translation's mask. Megaflows
-//! with the same mask share a *subtable*: a hash table from the hash of the masked key to a
-//! chain of slots (confirmed against the megaflow's own key, which a hit reads anyway). A lookup
+//! with the same mask share a *subtable*: a hash table from the hash of the masked key to the
+//! megaflows under it (confirmed against each megaflow's own key, which a hit reads anyway). A lookup
 //! tries subtables in rank order (most hits first, re-ranked every [`RERANK_INTERVAL`]
 //! lookups, as `dpcls_sort_subtable_vector` does) and hashes and compares only the words of
-//! the key its mask uses. The first hit is the answer: megaflows installed from translations
-//! of the current tables never disagree on a packet that two of them match.
+//! the key its mask uses. The first hit whose recorded conditions hold (filter results,
+//! layout) is the answer: megaflows installed from translations of the current tables never
+//! disagree on a packet that two of them match and whose conditions hold. Megaflows with the
+//! same mask and key but different recorded filter results live side by side (the filter
+//! result is part of the key, as in Oko).
 //!
 //! Megaflows live in a slab of slots; a [`MfRef`] names a slot and its generation, which
 //! changes whenever the slot's megaflow is removed, so references held by the exact-match
@@ -92,15 +95,31 @@ pub struct Megaflow {
     pub packets: u64,
     /// Bytes of those packets.
     pub bytes: u64,
-    /// Packets already credited to the rules.
-    pub credited_packets: u64,
-    /// Bytes already credited to the rules.
-    pub credited_bytes: u64,
+    /// Packets and bytes not yet credited to the rules, by where the packet stopped: index
+    /// `k` for the `k`th extension action (it dropped, transmitted or redirected the packet),
+    /// the last index for packets that went through every action.
+    pub uncredited: Vec<(u64, u64)>,
     /// Timestamp of the last hit (ns).
     pub used_ns: u64,
 }
 
 impl Megaflow {
+    /// Counts one packet of `len` bytes that stopped at extension action `stopped_at`
+    /// (`None`: it went through every action).
+    #[inline]
+    pub fn count(&mut self, len: u64, stopped_at: Option<usize>, now_ns: u64) {
+        self.packets += 1;
+        self.bytes += len;
+        self.used_ns = now_ns;
+        let n = self.xlation.bpf_marks.len();
+        if self.uncredited.len() <= n {
+            self.uncredited.resize(n + 1, (0, 0));
+        }
+        let u = &mut self.uncredited[stopped_at.unwrap_or(n).min(n)];
+        u.0 += 1;
+        u.1 += len;
+    }
+
     /// A megaflow for `xlation` of `flow`, installed under `xlation.mask`.
     pub fn new(flow: Flow, xlation: Xlation) -> Megaflow {
         Megaflow {
@@ -113,8 +132,7 @@ impl Megaflow {
             write_frame: None,
             packets: 0,
             bytes: 0,
-            credited_packets: 0,
-            credited_bytes: 0,
+            uncredited: Vec::new(),
             used_ns: 0,
         }
     }
@@ -149,9 +167,6 @@ pub(crate) fn fold_mul(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// No slot (end of a collision chain).
-const NO_SLOT: u32 = u32::MAX;
-
 /// A hasher that passes a precomputed 64-bit hash through.
 #[derive(Default)]
 struct PassThrough(u64);
@@ -170,15 +185,18 @@ impl Hasher for PassThrough {
     }
 }
 
-/// Megaflows that share a mask. The table maps the hash of a masked key to the first slot
-/// of a chain of megaflows with that hash (almost always one); a candidate is confirmed by
-/// comparing the key with the megaflow's own key on the mask's words, which the hit reads
-/// anyway, so the table stores no key copies.
+/// Megaflows that share a mask. The table maps the hash of a masked key to the slots of the
+/// megaflows with that hash, in insertion order (almost always one; several when filters
+/// answered differently for the same masked key); a candidate is confirmed by comparing the
+/// key with the megaflow's own key on the mask's words, which the hit reads anyway, so the
+/// table stores no key copies.
 struct Subtable {
     mask: Flow,
     /// Indices of the mask's non-zero words.
     words: Vec<u8>,
-    map: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    /// Masked-key hash → the megaflows under it: one per masked key and distinct set of
+    /// recorded filter results (and, rarely, several masked keys with the same hash).
+    map: HashMap<u64, Vec<u32>, BuildHasherDefault<PassThrough>>,
     hits: u64,
 }
 
@@ -216,8 +234,6 @@ impl Subtable {
 struct Slot {
     gen: u32,
     subtable: u32,
-    /// Next slot of the same subtable whose masked key has the same hash.
-    next: u32,
     mf: Option<Megaflow>,
 }
 
@@ -288,47 +304,38 @@ impl MegaflowCache {
             .and_then(|s| s.mf.as_mut())
     }
 
-    /// The megaflow that matches `flow`, if any.
+    /// The first megaflow that matches `flow`, if any.
     #[inline]
     pub fn lookup(&mut self, flow: &Flow) -> Option<MfRef> {
+        self.lookup_with(flow, |_, _| true)
+    }
+
+    /// The first megaflow that matches `flow` and that `accept` accepts (its recorded filter
+    /// results hold for the packet, say), trying every matching megaflow in rank order.
+    #[inline]
+    pub fn lookup_with(
+        &mut self,
+        flow: &Flow,
+        mut accept: impl FnMut(MfRef, &Megaflow) -> bool,
+    ) -> Option<MfRef> {
         self.lookups += 1;
         if self.lookups >= RERANK_INTERVAL {
             self.rerank();
         }
         for &st in &self.order {
             let sub = &mut self.subtables[st as usize];
-            let Some(&head) = sub.map.get(&sub.hash(flow)) else {
+            let Some(slots) = sub.map.get(&sub.hash(flow)) else {
                 continue;
             };
-            let mut s = head;
-            while s != NO_SLOT {
-                let slot = &self.slots[s as usize];
-                if let Some(mf) = &slot.mf {
-                    if sub.agree(flow, &mf.flow) {
-                        sub.hits += 1;
-                        return Some(MfRef {
-                            slot: s,
-                            gen: slot.gen,
-                        });
-                    }
+            for &slot in slots {
+                let s = &self.slots[slot as usize];
+                let r = MfRef { slot, gen: s.gen };
+                let mf = s.mf.as_ref().expect("indexed slots are live");
+                if sub.agree(flow, &mf.flow) && accept(r, mf) {
+                    sub.hits += 1;
+                    return Some(r);
                 }
-                s = slot.next;
             }
-        }
-        None
-    }
-
-    /// The slot in subtable `st` holding a megaflow that agrees with `flow` under the mask
-    /// (whose masked hash is `h`).
-    fn find_in(&self, st: usize, h: u64, flow: &Flow) -> Option<u32> {
-        let sub = &self.subtables[st];
-        let mut s = *sub.map.get(&h)?;
-        while s != NO_SLOT {
-            let slot = &self.slots[s as usize];
-            if slot.mf.as_ref().is_some_and(|mf| sub.agree(flow, &mf.flow)) {
-                return Some(s);
-            }
-            s = slot.next;
         }
         None
     }
@@ -344,8 +351,9 @@ impl MegaflowCache {
         }
     }
 
-    /// Installs `mf` under `mf.mask`, replacing a megaflow with the same mask and masked
-    /// key (which is returned, so that its statistics are not lost). Gives the megaflow back
+    /// Installs `mf` under `mf.mask`, replacing a megaflow with the same mask, masked key and
+    /// recorded filter results (which is returned, so that its statistics are not lost);
+    /// megaflows whose filters answered differently live side by side. Gives the megaflow back
     /// (and installs nothing) when the cache is full.
     pub fn insert(&mut self, mf: Megaflow) -> Result<(MfRef, Option<Megaflow>), Box<Megaflow>> {
         let st = match self.subtables.iter().position(|s| s.mask == mf.mask) {
@@ -367,28 +375,34 @@ impl MegaflowCache {
         if self.subtables[st].map.is_empty() && !self.order.contains(&(st as u32)) {
             self.order.push(st as u32);
         }
-        let h = self.subtables[st].hash(&mf.flow);
-        if let Some(old) = self.find_in(st, h, &mf.flow) {
-            let slot = &mut self.slots[old as usize];
-            slot.gen = slot.gen.wrapping_add(1);
-            let replaced = slot.mf.replace(mf);
-            return Ok((
-                MfRef {
-                    slot: old,
-                    gen: slot.gen,
-                },
-                replaced,
-            ));
+        let sub = &self.subtables[st];
+        let k = sub.hash(&mf.flow);
+        if let Some(slots) = sub.map.get(&k) {
+            let same = slots.iter().copied().find(|&i| {
+                self.slots[i as usize].mf.as_ref().is_some_and(|o| {
+                    sub.agree(&o.flow, &mf.flow) && o.xlation.filters == mf.xlation.filters
+                })
+            });
+            if let Some(old) = same {
+                let slot = &mut self.slots[old as usize];
+                slot.gen = slot.gen.wrapping_add(1);
+                let replaced = slot.mf.replace(mf);
+                return Ok((
+                    MfRef {
+                        slot: old,
+                        gen: slot.gen,
+                    },
+                    replaced,
+                ));
+            }
         }
         if self.len >= self.capacity {
             return Err(Box::new(mf));
         }
-        let next = self.subtables[st].map.get(&h).copied().unwrap_or(NO_SLOT);
         let slot = match self.free.pop() {
             Some(s) => {
                 let sl = &mut self.slots[s as usize];
                 sl.subtable = st as u32;
-                sl.next = next;
                 sl.mf = Some(mf);
                 s
             }
@@ -396,13 +410,12 @@ impl MegaflowCache {
                 self.slots.push(Slot {
                     gen: 1,
                     subtable: st as u32,
-                    next,
                     mf: Some(mf),
                 });
                 (self.slots.len() - 1) as u32
             }
         };
-        self.subtables[st].map.insert(h, slot);
+        self.subtables[st].map.entry(k).or_default().push(slot);
         self.len += 1;
         Ok((
             MfRef {
@@ -422,24 +435,11 @@ impl MegaflowCache {
         let mf = slot.mf.take()?;
         slot.gen = slot.gen.wrapping_add(1);
         let st = slot.subtable as usize;
-        let next = std::mem::replace(&mut slot.next, NO_SLOT);
-        // Unlink the slot from its hash chain.
-        let h = self.subtables[st].hash(&mf.flow);
-        let head = self.subtables[st].map.get(&h).copied();
-        if head == Some(r.slot) {
-            if next == NO_SLOT {
-                self.subtables[st].map.remove(&h);
-            } else {
-                self.subtables[st].map.insert(h, next);
-            }
-        } else if let Some(mut s) = head {
-            while s != NO_SLOT {
-                let n = self.slots[s as usize].next;
-                if n == r.slot {
-                    self.slots[s as usize].next = next;
-                    break;
-                }
-                s = n;
+        let k = self.subtables[st].hash(&mf.flow);
+        if let Some(slots) = self.subtables[st].map.get_mut(&k) {
+            slots.retain(|&i| i != r.slot);
+            if slots.is_empty() {
+                self.subtables[st].map.remove(&k);
             }
         }
         if self.subtables[st].map.is_empty() {
@@ -481,12 +481,10 @@ impl MegaflowCache {
         self.order.clear();
         for s in self.slots.iter_mut() {
             s.subtable = 0;
-            s.next = NO_SLOT;
         }
         self.len = 0;
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +515,7 @@ mod tests {
             recircs_avoided: 0,
             version: 0,
             learns: Vec::new(),
+            bpf_marks: Vec::new(),
         };
         Megaflow::new(flow, x)
     }

@@ -416,12 +416,13 @@ proptest! {
             let dp = datapath(DpConfig::default(), &rules, true, policy);
             let mut w = dp.worker(0);
             let obs = run(&dp, &mut w, &ops);
-            (obs.packets, obs.stats.ports, w.stats().recirculations)
+            (obs.packets, obs.stats.ports, obs.rule_packets, w.stats().recirculations)
         };
-        let (vp, vports, vrecirc) = run_policy(Reclassify::Verifier);
-        let (ap, aports, arecirc) = run_policy(Reclassify::Always);
+        let (vp, vports, vrules, vrecirc) = run_policy(Reclassify::Verifier);
+        let (ap, aports, arules, arecirc) = run_policy(Reclassify::Always);
         prop_assert_eq!(vp, ap);
         prop_assert_eq!(vports, aports);
+        prop_assert_eq!(vrules, arules, "rule counters");
         prop_assert!(vrecirc <= arecirc, "verifier {} > always {}", vrecirc, arecirc);
     }
 

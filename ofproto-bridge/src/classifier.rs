@@ -74,9 +74,11 @@
 //! # Filters
 //!
 //! A rule may carry eBPF filters (`bpf_filter=NAME`). The caller's `filter` callback decides
-//! them; it is asked only about candidates that could still win (rank above the best match so
-//! far), and a rejected candidate lets the next lower-ranked candidate of the same key, or of
-//! a later subtable, win. Filter results are not visible in the mask: the caller records
+//! them; since a filter may be stateful (a rate limiter, a connection tracker), it is asked
+//! only about a rule that wins if the filter passes: the search first finds the best rule
+//! without filters and collects the rules with filters that outrank it, then asks their
+//! filters highest rank first; the first that passes wins, and if none does the rule without
+//! filters wins. Filter results are not visible in the mask: the caller records
 //! which filters were consulted and what they answered (the megaflow re-checks them).
 //!
 //! # Versioning and thread safety
@@ -640,7 +642,11 @@ impl Classifier {
         wc: &mut Flow,
         filter: &mut dyn FnMut(&Rule) -> bool,
     ) -> Option<&Entry> {
+        // The best rule without filters; rules with filters that outrank it are collected and
+        // their filters asked afterwards, highest rank first, so that a filter (which may be
+        // stateful) runs only when its rule would win if it passed.
         let mut best: Option<&Entry> = None;
+        let mut candidates: Vec<&Entry> = Vec::new();
         // Trie walks, done when a subtable first needs them.
         let mut walks: [Option<(u64, u32)>; 2] = [None, None];
         'subtables: for st in &self.subtables {
@@ -678,10 +684,20 @@ impl Classifier {
                 if best.is_some_and(|b| e.rank < b.rank) {
                     break;
                 }
-                if e.rule.r#match.bpf_filters.is_empty() || filter(&e.rule) {
+                if e.rule.r#match.bpf_filters.is_empty() {
                     best = Some(e);
                     break;
                 }
+                candidates.push(e);
+            }
+        }
+        candidates.sort_by_key(|e| std::cmp::Reverse(e.rank));
+        for e in candidates {
+            if best.is_some_and(|b| e.rank < b.rank) {
+                break;
+            }
+            if filter(&e.rule) {
+                return Some(e);
             }
         }
         best

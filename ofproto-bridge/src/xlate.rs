@@ -154,6 +154,10 @@ pub struct Xlation {
     /// datapath must refresh these entries for the packets its cached flows handle, and must
     /// not keep a cached flow whose learning the bridge's MAC table does not reflect.
     pub learns: Vec<(u16, [u8; 6], PortNo)>,
+    /// For the `k`th `Bpf` action, how many of [`Xlation::rules`] were hit before it: a
+    /// packet the extension stops there (drop, abort, TX, redirect) is credited to those rules
+    /// only, as it would be if translation had recirculated after the action.
+    pub bpf_marks: Vec<u32>,
 }
 
 /// Translates `flow` through `bridge`'s tables. See the module documentation.
@@ -330,6 +334,8 @@ struct Ctx<'a> {
     force_recirc_at: Option<u32>,
     spec: Option<Speculation>,
     recircs_avoided: u32,
+    /// For each emitted `Bpf` action, the number of rules hit before it.
+    bpf_marks: Vec<u32>,
 }
 
 impl<'a> Ctx<'a> {
@@ -371,6 +377,7 @@ impl<'a> Ctx<'a> {
             force_recirc_at: redo_of.map(|s| s.ordinal),
             spec: None,
             recircs_avoided: 0,
+            bpf_marks: Vec::new(),
         }
     }
 
@@ -467,6 +474,7 @@ impl<'a> Ctx<'a> {
         let mut recirc = None;
         if let Some(reason) = self.error {
             self.actions.clear();
+            self.bpf_marks.clear();
             self.actions.push(OdpAction::Drop(reason));
             drop = Some(reason);
         } else if let Some(OdpAction::Recirc(id)) = self.actions.last() {
@@ -501,6 +509,7 @@ impl<'a> Ctx<'a> {
             recirc,
             recircs_avoided: self.recircs_avoided,
             version: self.bridge.version(),
+            bpf_marks: self.bpf_marks,
         }
     }
 
@@ -1001,6 +1010,7 @@ impl<'a> Ctx<'a> {
         }
         self.commit();
         self.packet_changed = true;
+        self.bpf_marks.push(self.rules.len() as u32);
         self.actions.push(OdpAction::Bpf(ext));
         match self.after_bpf(ext) {
             AfterBpf::Recirculate => self.freezing = Some(Vec::new()),

@@ -1,14 +1,18 @@
-//! Ports: where packets enter and leave the switch (pcap files, in-memory ports for tests).
+//! Ports: where packets enter and leave the switch (pcap files, network interfaces,
+//! in-memory ports for tests).
 //!
 //! A [`Port`] receives frames in batches into reusable [`PacketBuf`]s and transmits frames
 //! one at a time. Implementations: pcap captures ([`pcap::PcapReader`] reads legacy pcap and
-//! pcapng, [`pcap::PcapWriter`] writes legacy pcap, [`pcap::PcapPort`] pairs them), an
-//! in-memory port ([`mem::MemPort`]) and a fault-injecting wrapper ([`fault::FaultyPort`]).
-//! [`merge::Merger`] interleaves several captures in timestamp order for replay.
+//! pcapng, [`pcap::PcapWriter`] writes legacy pcap, [`pcap::PcapPort`] pairs them), Linux
+//! network interfaces through AF_PACKET sockets ([`afpacket::AfPacketPort`], the running
+//! switch's ports), an in-memory port ([`mem::MemPort`]) and a fault-injecting wrapper
+//! ([`fault::FaultyPort`]). [`merge::Merger`] interleaves several captures in timestamp order
+//! for replay.
 //!
-//! **Architecture invariant:** this module is the only part of the switch that touches files
-//! of packets; the datapath sees only [`Port`].
+//! **Architecture invariant:** this module is the only part of the switch that does packet
+//! I/O (files of packets and packet sockets); the datapath sees only [`Port`].
 
+pub mod afpacket;
 pub mod fault;
 pub mod mem;
 pub mod merge;
@@ -70,6 +74,17 @@ pub enum PortError {
     /// The port cannot transmit.
     #[error("port {0} does not transmit")]
     NotTransmitting(String),
+    /// A system call on a network interface's socket failed.
+    #[error("{port}: {op}: {source}")]
+    Os {
+        /// The interface.
+        port: String,
+        /// What was being done.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A fault injected by [`fault::FaultyPort`].
     #[error("injected fault on port {port}: {what}")]
     Injected {
@@ -199,7 +214,8 @@ pub trait Port {
     fn name(&self) -> &str;
 
     /// Clears `batch` and fills it with up to `batch.capacity()` received frames; returns how
-    /// many. Zero means nothing more will arrive (the end of a capture).
+    /// many. For a capture, zero means nothing more will arrive (its end); a live port
+    /// ([`afpacket::AfPacketPort`]) never blocks and returns zero when nothing is waiting.
     fn recv_batch(&mut self, batch: &mut Batch) -> Result<usize, PortError>;
 
     /// Transmits one frame with its timestamp in nanoseconds since the epoch.
