@@ -19,7 +19,7 @@ out.append('Each variant: a warm-up (two passes over its traffic, then %.1f s), 
            'Open vSwitch 3.1 + DPDK 22.11 figures (one PMD core, `net_pcap` looping the capture, same machine type) '
            'are from WORKLOADS.md. Targets are issue 5\'s; none is asserted.\n' % (
     s['warmup']['secs'] + s['warmup']['nanos']/1e9, s['runs'], s['duration']['secs'] + s['duration']['nanos']/1e9))
-out.append('**This run shared the two cores with other compilations (load average about 2.5), hence the wide spreads: '
+out.append('**This run shared the two cores with other compilations (load average 5 to 6 on the 2 cores), hence the wide spreads: '
            'treat the figures as lower bounds, and rerun on an idle machine.**\n')
 out.append('| scenario | variant | Mpps | ± | ns/pkt | EMC / megaflow / upcall | recirc/pkt | ext runs/pkt | ns/ext run | megaflows | peak MiB |')
 out.append('|---|---|---|---|---|---|---|---|---|---|---|')
