@@ -137,6 +137,14 @@ pub struct ReplayArgs {
     /// Never show a progress bar (it shows on a terminal for captures over 16 MiB).
     #[arg(long)]
     pub no_progress: bool,
+    /// Also list the megaflows left in the cache at the end (`ovs-appctl dpctl/dump-flows`
+    /// style).
+    #[arg(long)]
+    pub dump_megaflows: bool,
+    /// One megaflow hit in N also inserts its flow into the exact-match cache (Open vSwitch's
+    /// `emc-insert-inv-prob`; 1 inserts on every hit).
+    #[arg(long, value_name = "N", default_value_t = DpConfig::default().emc_insert_inv_prob, value_parser = clap::value_parser!(u32).range(1..))]
+    pub emc_insert_inv_prob: u32,
 }
 
 fn parse_input(s: &str) -> Result<(PortNo, PathBuf), String> {
@@ -190,6 +198,8 @@ pub struct ReplayJob {
     pub port_hooks: Vec<(PortNo, String)>,
     /// Show a progress bar when the input is large and stderr is a terminal.
     pub progress: bool,
+    /// List the megaflows at the end.
+    pub dump_megaflows: bool,
 }
 
 /// Where the bundled example lives: `examples/` under the working directory when it has
@@ -250,6 +260,7 @@ impl ReplayJob {
         } else {
             DpConfig {
                 emc: !a.no_emc,
+                emc_insert_inv_prob: a.emc_insert_inv_prob,
                 ..DpConfig::default()
             }
         };
@@ -271,6 +282,7 @@ impl ReplayJob {
             map_updates,
             port_hooks: a.port_hooks.clone(),
             progress: !a.no_progress,
+            dump_megaflows: a.dump_megaflows,
         })
     }
 }
@@ -363,9 +375,12 @@ pub struct ExtSummary {
     pub tier: &'static str,
     /// Whether the verifier accepted it.
     pub verified: bool,
+    /// How the flows and hooks use it: `filter`, `action`, `hook`.
+    pub used_as: Vec<&'static str>,
     /// Runs (filters, actions, hooks).
     pub runs: u64,
-    /// Runs that dropped (XDP_DROP/ABORTED, uBPF 0; for a filter: no match).
+    /// Runs that returned XDP_DROP or XDP_ABORTED (uBPF: 0). Meaningless for a program used
+    /// only as a filter (a filter's 1, "match", is XDP_DROP's number); the text omits it.
     pub drops: u64,
     /// Runs aborted by a fault.
     pub faults: u64,
@@ -404,6 +419,9 @@ pub struct ReplayReport {
     pub extensions: Vec<ExtSummary>,
     /// Rules that expired during the replay.
     pub expired_rules: usize,
+    /// The megaflows left in the cache (with `--dump-megaflows`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub megaflows: Option<Vec<String>>,
     /// Wall time of the replay loop (reading, switching, writing), seconds.
     pub wall_s: f64,
     /// Received packets per second over the wall time, millions.
@@ -654,7 +672,10 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
     }
 
     let stats = w.stats();
-    let report = summarize(SummaryInput {
+    let megaflows = job
+        .dump_megaflows
+        .then(|| w.dump_megaflows().into_iter().map(|m| m.text).collect());
+    let mut report = summarize(SummaryInput {
         job,
         flow_count: fms.len(),
         dp: &dp,
@@ -666,6 +687,7 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
         expired,
         wall,
     });
+    report.megaflows = megaflows;
     check_invariant(&report)?;
     Ok(report)
 }
@@ -744,12 +766,31 @@ fn summarize(s: SummaryInput<'_>) -> ReplayReport {
         ext_runs: st.ext_runs,
         revalidated: st.revalidated,
     };
+    let flows = s.dp.dump_flows();
     let extensions = s
         .dp
         .extensions()
         .iter()
         .map(|e| {
             let x = e.stats();
+            let n = e.name();
+            let mut used_as = Vec::new();
+            if flows
+                .iter()
+                .any(|(_, r, _)| r.r#match.bpf_filters.iter().any(|f| f == n))
+            {
+                used_as.push("filter");
+            }
+            if flows.iter().any(|(_, r, _)| {
+                r.actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Bpf(b) if b == n))
+            }) {
+                used_as.push("action");
+            }
+            if s.job.port_hooks.iter().any(|(_, h)| h == n) {
+                used_as.push("hook");
+            }
             ExtSummary {
                 name: e.name().to_string(),
                 file: s.ext_files.get(e.name()).cloned().unwrap_or_default(),
@@ -757,6 +798,7 @@ fn summarize(s: SummaryInput<'_>) -> ReplayReport {
                 abi: crate::cli::verify::abi_name(e.abi()),
                 tier: e.tier().name(),
                 verified: e.verification().allows_jit(),
+                used_as,
                 runs: x.runs,
                 drops: x.drops,
                 faults: x.faults,
@@ -785,6 +827,7 @@ fn summarize(s: SummaryInput<'_>) -> ReplayReport {
         cache,
         extensions,
         expired_rules: s.expired,
+        megaflows: None,
         wall_s: s.wall,
         mpps: if s.wall > 0.0 {
             rx as f64 / s.wall / 1e6
@@ -983,8 +1026,8 @@ pub fn render_text(r: &ReplayReport) -> String {
         let _ = writeln!(o, "\nextensions:");
         let _ = writeln!(
             o,
-            "  {:<16} {:<5} {:<12} {:>10} {:>10} {:>7} {:>8}  file",
-            "name", "abi", "tier", "runs", "drops", "faults", "ns/run"
+            "  {:<16} {:<13} {:<5} {:<12} {:>10} {:>10} {:>7} {:>8}  file",
+            "name", "used as", "abi", "tier", "runs", "drops", "faults", "ns/run"
         );
         for e in &r.extensions {
             let tier = if e.verified {
@@ -992,11 +1035,27 @@ pub fn render_text(r: &ReplayReport) -> String {
             } else {
                 format!("{} UNVERIFIED", e.tier)
             };
+            let drops = if e.used_as == ["filter"] {
+                "-".to_string()
+            } else {
+                e.drops.to_string()
+            };
+            let used = if e.used_as.is_empty() {
+                "(unused)".to_string()
+            } else {
+                e.used_as.join(",")
+            };
             let _ = writeln!(
                 o,
-                "  {:<16} {:<5} {:<12} {:>10} {:>10} {:>7} {:>8}  {}",
-                e.name, e.abi, tier, e.runs, e.drops, e.faults, e.ns_per_run, e.file
+                "  {:<16} {:<13} {:<5} {:<12} {:>10} {:>10} {:>7} {:>8}  {}",
+                e.name, used, e.abi, tier, e.runs, drops, e.faults, e.ns_per_run, e.file
             );
+        }
+    }
+    if let Some(mfs) = &r.megaflows {
+        let _ = writeln!(o, "\nmegaflows ({}):", mfs.len());
+        for m in mfs {
+            let _ = writeln!(o, "  {m}");
         }
     }
     let _ = writeln!(
