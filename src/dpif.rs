@@ -726,29 +726,44 @@ impl XlateHooks for Hooks<'_> {
     }
 
     fn bpf_write_set(&mut self, ext_index: u32, flow: &Flow, wc: &mut Flow) -> Option<Flow> {
-        let writes = self.exts.get(ext_index)?.writes.as_ref()?;
-        // The write set is relative to the packet's start: map it through the layout of the
-        // packet as parsed, which holds only while earlier actions did not move headers.
-        if flow.vlans != self.parsed.vlans || flow.dl_type != self.parsed.dl_type {
+        let info = self.exts.get(ext_index)?;
+        info.writes.as_ref()?;
+        // From here the answer depends on the packet's layout, whatever it is.
+        self.used_layout = true;
+        map_write_set(info, self.pkt.data(), &self.layout, self.parsed, flow, wc)
+    }
+}
+
+/// The flow-key bits extension `info` may write when run on `frame` (parsed as `parsed`,
+/// with `layout`) at a point of translation where the working key is `flow`; `None` when
+/// they cannot be bounded. The layout fields this reads are un-wildcarded in `wc`, and the
+/// caller must make the megaflow hold only for this layout.
+fn map_write_set(
+    info: &ExtInfo,
+    frame: &[u8],
+    layout: &Layout,
+    parsed: &Flow,
+    flow: &Flow,
+    wc: &mut Flow,
+) -> Option<Flow> {
+    let writes = info.writes.as_ref()?;
+    layout_mask(wc);
+    // The write set is relative to the packet's start: map it through the layout of the
+    // packet as parsed, which holds only while earlier actions did not move headers.
+    if flow.vlans != parsed.vlans || flow.dl_type != parsed.dl_type {
+        return None;
+    }
+    let mut fields = crate::packet::fieldmap::FieldSet::EMPTY;
+    for &(start, end) in writes {
+        let imp = write_impact(frame, layout, start, end);
+        if imp.relayout || imp.unnamed {
             return None;
         }
-        let frame = self.pkt.data();
-        let mut fields = crate::packet::fieldmap::FieldSet::EMPTY;
-        for &(start, end) in writes {
-            let imp = write_impact(frame, &self.layout, start, end);
-            if imp.relayout || imp.unnamed {
-                return None;
-            }
-            for f in imp.fields.iter() {
-                fields.insert(f);
-            }
+        for f in imp.fields.iter() {
+            fields.insert(f);
         }
-        // The mapping read the layout: the megaflow holds only for this layout (the datapath
-        // checks it on every hit) and for the fields that decide it.
-        self.used_layout = true;
-        layout_mask(wc);
-        Some(fields.mask())
     }
+    Some(fields.mask())
 }
 
 /// Un-wildcards the flow-key fields that decide a frame's header layout.
@@ -915,13 +930,14 @@ impl Worker {
         };
         let end = if !self.dp.cfg.megaflow {
             let x = self.upcall(&flow, layout, pkt, ts_ns);
+            self.credit_uncached(&x, pkt.len(), ts_ns);
             self.execute(&x.actions, in_port, pkt, layout, ts_ns, tx, output_seen)
         } else {
             let r = match self.cached(&flow, &guard, pkt, in_port, ts_ns) {
                 Some(r) => r,
                 None => {
                     let x = self.upcall(&flow, layout, pkt, ts_ns);
-                    match self.install(&flow, x, guard) {
+                    match self.install(&flow, x, guard, pkt.data()) {
                         Ok(r) => {
                             if self.dp.cfg.emc {
                                 self.emc_maybe_insert(&flow, flow.hash_exact(0), r);
@@ -929,6 +945,7 @@ impl Worker {
                             r
                         }
                         Err(x) => {
+                            self.credit_uncached(&x, pkt.len(), ts_ns);
                             let end = self.execute(
                                 &x.actions,
                                 in_port,
@@ -1041,6 +1058,28 @@ impl Worker {
         }
     }
 
+    /// Credits the rules of a megaflow that an upcall replaced with what it still counted.
+    fn credit_replaced(&self, old: &Megaflow) {
+        let dp = old.packets - old.credited_packets;
+        if dp > 0 {
+            let db = old.bytes - old.credited_bytes;
+            let mut b = self.dp.lock_bridge();
+            b.credit_rules(&old.xlation.rules, dp, db, old.used_ns);
+            for &(vlan, mac, port) in &old.xlation.learns {
+                if b.mac_learning().lookup(vlan, mac) == Some(port) {
+                    b.learn_mac(vlan, mac, port, old.used_ns);
+                }
+            }
+        }
+    }
+
+    /// Credits the rules of a translation that no megaflow will count.
+    fn credit_uncached(&self, x: &Xlation, len: usize, ts_ns: u64) {
+        self.dp
+            .lock_bridge()
+            .credit_rules(&x.rules, 1, len as u64, ts_ns);
+    }
+
     /// Translates `flow` (a cache miss).
     fn upcall(&mut self, flow: &Flow, layout: Layout, pkt: &mut PacketBuf, ts_ns: u64) -> Xlation {
         self.c.upcalls += 1;
@@ -1075,10 +1114,17 @@ impl Worker {
 
     /// Installs the translation of `flow` as a megaflow; gives the translation back when the
     /// cache is full.
-    fn install(&mut self, flow: &Flow, x: Xlation, guard: Guard) -> Result<MfRef, Box<Xlation>> {
+    fn install(
+        &mut self,
+        flow: &Flow,
+        x: Xlation,
+        guard: Guard,
+        frame: &[u8],
+    ) -> Result<MfRef, Box<Xlation>> {
         let mut mf = Megaflow::new(*flow, x);
         if std::mem::take(&mut self.used_layout) {
             mf.write_layout = Some(guard.layout);
+            mf.write_frame = Some(frame.into());
         }
         // Stateless filters whose reads the flow key and the layout determine need not run
         // on a hit that meets the guard: un-wildcard what determines those bytes.
@@ -1104,8 +1150,11 @@ impl Worker {
             mf.cached_filters = cached;
         }
         match self.mf.insert(mf) {
-            Ok(r) => {
+            Ok((r, replaced)) => {
                 self.c.megaflows_installed += 1;
+                if let Some(old) = replaced {
+                    self.credit_replaced(&old);
+                }
                 Ok(r)
             }
             Err(mf) => Err(Box::new(mf.xlation)),
@@ -1238,6 +1287,14 @@ impl Worker {
                 b.credit_rules(&mf.xlation.rules, dp, db, mf.used_ns);
                 mf.credited_packets = mf.packets;
                 mf.credited_bytes = mf.bytes;
+                // The hits would have refreshed what the translation's `normal` learnt, as of
+                // the last one. Only refresh: an entry that moved since was moved by a later
+                // packet, and revalidation deals with this megaflow.
+                for &(vlan, mac, port) in &mf.xlation.learns {
+                    if b.mac_learning().lookup(vlan, mac) == Some(port) {
+                        b.learn_mac(vlan, mac, port, mf.used_ns);
+                    }
+                }
             }
         }
         if epoch != self.ext_epoch {
@@ -1258,19 +1315,44 @@ impl Worker {
                 break;
             }
             for r in self.mf.refs() {
-                let mf = self.mf.get(r).expect("live");
+                // An earlier replacement in this loop may have taken this megaflow's place.
+                let Some(mf) = self.mf.get_mut(r) else {
+                    continue;
+                };
                 if mf.xlation.version == version {
                     continue;
                 }
                 self.c.revalidated += 1;
                 let flow = mf.flow;
-                let seen = mf.packets > mf.credited_packets || mf.used_ns >= self.last_sync_ns;
-                let mut hooks = RevalHooks { exts: &exts };
+                let mf = self.mf.get(r).expect("live");
+                let mut hooks = RevalHooks {
+                    exts: &exts,
+                    packet: mf
+                        .write_layout
+                        .as_ref()
+                        .zip(mf.write_frame.as_deref())
+                        .map(|(l, f)| (f, *l, mf.flow)),
+                    needs_packet: false,
+                };
+                // Cached traffic was handled before the change: it learns nothing now (its
+                // MAC ages were refreshed above).
                 let params = XlateParams {
                     now_ns,
-                    may_learn: seen,
+                    may_learn: false,
                 };
-                match revalidate(&mut b, &flow, &mf.xlation, params, &mut hooks) {
+                let reval = revalidate(&mut b, &flow, &mf.xlation, params, &mut hooks);
+                let learns = match &reval {
+                    Revalidation::Changed(x) => &x.learns,
+                    _ => &mf.xlation.learns,
+                };
+                if hooks.needs_packet || !learning_reflected(&b, learns) {
+                    // The next packet of this flow would learn something the MAC table does
+                    // not say (a hit cannot learn): let it make an upcall.
+                    self.c.revalidation_changes += 1;
+                    self.mf.remove(r);
+                    continue;
+                }
+                match reval {
                     Revalidation::Unchanged => {
                         let v = b.version();
                         if let Some(mf) = self.mf.get_mut(r) {
@@ -1280,11 +1362,12 @@ impl Worker {
                     Revalidation::Changed(x) => {
                         self.c.revalidation_changes += 1;
                         let old = self.mf.remove(r).expect("live");
-                        let mut mf = Megaflow::new(flow, *x);
-                        mf.guard = None;
-                        mf.write_layout = old.write_layout;
-                        // Filter results cached under the old translation are not reused.
-                        let _ = self.mf.insert(mf);
+                        // Cached filter results of the old translation are not carried over.
+                        // (Statistics were credited above: a replaced megaflow has none left.)
+                        let mut new = Megaflow::new(flow, *x);
+                        new.write_layout = old.write_layout;
+                        new.write_frame = old.write_frame;
+                        let _ = self.mf.insert(new);
                     }
                     Revalidation::Invalid => {
                         self.c.revalidation_changes += 1;
@@ -1296,6 +1379,17 @@ impl Worker {
         }
         self.dp.version.store(b.version(), Ordering::Release);
         self.version = b.version();
+    }
+
+    /// Periodic maintenance at time `now_ns`: credits rules with what cached flows counted,
+    /// expires rules whose timeouts passed, and revalidates. Rule idle times are exact for the
+    /// traffic this worker handled (other workers credit theirs when they sync, as Open
+    /// vSwitch's revalidators push statistics before deciding on idle flows).
+    pub fn maintain(&mut self, now_ns: u64) -> usize {
+        self.sync(now_ns);
+        let n = self.dp.expire(now_ns);
+        self.sync(now_ns);
+        n
     }
 
     /// The worker's counters.
@@ -1399,6 +1493,18 @@ impl Worker {
     }
 }
 
+/// Whether the bridge's MAC table holds what `learns` (a translation's learning, in order)
+/// leaves behind.
+fn learning_reflected(b: &Bridge, learns: &[(u16, [u8; 6], PortNo)]) -> bool {
+    learns.iter().enumerate().all(|(i, &(vlan, mac, port))| {
+        // A later entry for the same address supersedes this one.
+        learns[i + 1..]
+            .iter()
+            .any(|&(v, m, _)| (v, m) == (vlan, mac))
+            || b.mac_learning().lookup(vlan, mac) == Some(port)
+    })
+}
+
 /// Datapath actions in `dpctl/dump-flows` style.
 pub fn format_odp(actions: &[OdpAction]) -> String {
     if actions.is_empty() {
@@ -1424,11 +1530,15 @@ pub fn format_odp(actions: &[OdpAction]) -> String {
         .join(",")
 }
 
-/// Hooks for revalidation: extension indexes and write sets, never packet bytes (filters are
-/// answered from the recorded results; write sets need a layout, so they are refused and
-/// the translation recirculates, which revalidation then reports as a change).
+/// Hooks for revalidation: extension indexes, and write sets mapped through the frame the
+/// megaflow was installed from (its layout is the megaflow's guard), as the upcall did;
+/// filters are answered from the recorded results and never run.
 struct RevalHooks<'a> {
     exts: &'a ExtTable,
+    /// The installing packet's frame, layout and key, when its translation used them.
+    packet: Option<(&'a [u8], Layout, Flow)>,
+    /// Set when the translation needed a write set mapped through a packet it lacks.
+    needs_packet: bool,
 }
 
 impl XlateHooks for RevalHooks<'_> {
@@ -1437,6 +1547,17 @@ impl XlateHooks for RevalHooks<'_> {
     }
     fn ext_index(&self, name: &str) -> Option<u32> {
         self.exts.index(name)
+    }
+    fn bpf_write_set(&mut self, ext_index: u32, flow: &Flow, wc: &mut Flow) -> Option<Flow> {
+        let info = self.exts.get(ext_index)?;
+        info.writes.as_ref()?;
+        let Some((frame, layout, parsed)) = self.packet.as_ref() else {
+            // The upcall would map the write set through the packet's bytes, which this
+            // megaflow did not keep: it cannot be revalidated, only deleted.
+            self.needs_packet = true;
+            return None;
+        };
+        map_write_set(info, frame, layout, parsed, flow, wc)
     }
 }
 

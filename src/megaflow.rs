@@ -85,6 +85,8 @@ pub struct Megaflow {
     /// Whether the layout used to map extension write sets onto fields must equal
     /// `write_layout` for the translation to hold (speculation past an extension action).
     pub write_layout: Option<Layout>,
+    /// The frame whose layout `write_layout` is, for revalidation to map write sets again.
+    pub write_frame: Option<Box<[u8]>>,
     /// Packets that hit it.
     pub packets: u64,
     /// Bytes of those packets.
@@ -107,6 +109,7 @@ impl Megaflow {
             guard: None,
             cached_filters: 0,
             write_layout: None,
+            write_frame: None,
             packets: 0,
             bytes: 0,
             credited_packets: 0,
@@ -287,8 +290,9 @@ impl MegaflowCache {
     }
 
     /// Installs `mf` under `mf.mask`, replacing a megaflow with the same mask and masked
-    /// key. Gives the megaflow back (and installs nothing) when the cache is full.
-    pub fn insert(&mut self, mf: Megaflow) -> Result<MfRef, Box<Megaflow>> {
+    /// key (which is returned, so that its statistics are not lost). Gives the megaflow back
+    /// (and installs nothing) when the cache is full.
+    pub fn insert(&mut self, mf: Megaflow) -> Result<(MfRef, Option<Megaflow>), Box<Megaflow>> {
         let st = match self.subtables.iter().position(|s| s.mask == mf.mask) {
             Some(i) => i,
             None => {
@@ -312,11 +316,14 @@ impl MegaflowCache {
         if let Some(&old) = self.subtables[st].map.get(&k) {
             let slot = &mut self.slots[old as usize];
             slot.gen = slot.gen.wrapping_add(1);
-            slot.mf = Some(mf);
-            return Ok(MfRef {
-                slot: old,
-                gen: slot.gen,
-            });
+            let replaced = slot.mf.replace(mf);
+            return Ok((
+                MfRef {
+                    slot: old,
+                    gen: slot.gen,
+                },
+                replaced,
+            ));
         }
         if self.len >= self.capacity {
             return Err(Box::new(mf));
@@ -339,10 +346,13 @@ impl MegaflowCache {
         };
         self.subtables[st].map.insert(k, slot);
         self.len += 1;
-        Ok(MfRef {
-            slot,
-            gen: self.slots[slot as usize].gen,
-        })
+        Ok((
+            MfRef {
+                slot,
+                gen: self.slots[slot as usize].gen,
+            },
+            None,
+        ))
     }
 
     /// Removes the megaflow `r` names; returns it.

@@ -149,6 +149,11 @@ pub struct Xlation {
     pub recircs_avoided: u32,
     /// The bridge version this translation reflects (after its own MAC learning).
     pub version: u64,
+    /// What its `normal` actions learn, as (VLAN, MAC, port), whether or not
+    /// [`XlateParams::may_learn`] let it reach the bridge. A cache hit does not learn, so a
+    /// datapath must refresh these entries for the packets its cached flows handle, and must
+    /// not keep a cached flow whose learning the bridge's MAC table does not reflect.
+    pub learns: Vec<(u16, [u8; 6], PortNo)>,
 }
 
 /// Translates `flow` through `bridge`'s tables. See the module documentation.
@@ -454,7 +459,7 @@ impl<'a> Ctx<'a> {
             self.recircs_avoided += 1;
         }
         if self.params.may_learn {
-            for (vlan, mac, port) in std::mem::take(&mut self.pending_learns) {
+            for &(vlan, mac, port) in &self.pending_learns {
                 self.bridge.learn_mac(vlan, mac, port, self.params.now_ns);
             }
         }
@@ -487,6 +492,7 @@ impl<'a> Ctx<'a> {
         }
         self.wc.pad = [0; 4];
         Xlation {
+            learns: self.pending_learns,
             actions: self.actions,
             mask: self.wc,
             rules: self.rules,
@@ -505,6 +511,12 @@ impl<'a> Ctx<'a> {
     /// (`resubmit`).
     fn xlate_table(&mut self, table: u8, honor_miss: bool) {
         if self.depth >= MAX_DEPTH || self.lookups >= MAX_RESUBMITS {
+            if let Some(s) = self.spec.as_mut() {
+                // The error would discard the extension run too, which recirculating runs
+                // first: give the speculation up.
+                s.aborted = true;
+                return;
+            }
             self.error = Some(DropReason::TooDeep);
             return;
         }
@@ -740,6 +752,12 @@ impl<'a> Ctx<'a> {
         // What is learnt is computed the same way whether or not this translation may write
         // it to the bridge (`may_learn`), so that revalidation agrees with the upcall.
         if self.bridge.port(in_port).is_some() {
+            if let Some(s) = self.spec.as_mut() {
+                // Learning is a side effect of a packet that reaches `normal`; the extension
+                // before it may still drop the packet, so only a recirculated pass may learn.
+                s.aborted = true;
+                return;
+            }
             self.pending_learns.push((vlan, src, in_port));
         }
         if dst[0] & 1 != 0 {
@@ -1008,10 +1026,8 @@ impl<'a> Ctx<'a> {
             Reclassify::NeverUnsafe => AfterBpf::Continue,
             Reclassify::Verifier => match self.hooks.bpf_write_set(ext, &self.flow, &mut self.wc) {
                 None => AfterBpf::Recirculate,
-                Some(ws) if ws.is_zero() => {
-                    self.recircs_avoided += 1;
-                    AfterBpf::Continue
-                }
+                // Even an empty write set is a speculation: the rest may still do what only
+                // a packet that survived the extension may do (MAC learning).
                 Some(ws) => AfterBpf::Speculate(ws),
             },
         }
