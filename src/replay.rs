@@ -550,8 +550,7 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
                         inp.display()
                     )));
                 }
-                std::fs::remove_file(&path)
-                    .map_err(|e| CliError::failed(path.display(), e))?;
+                std::fs::remove_file(&path).map_err(|e| CliError::failed(path.display(), e))?;
             }
         }
     }
@@ -576,8 +575,9 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
             tier: job.tier.map(Into::into),
             workers: 1,
         };
-        dp.load_extension(&e.name, &bytes, &opts)
-            .map_err(|err| CliError::failed(format!("--ext {}={}", e.name, e.path.display()), err))?;
+        dp.load_extension(&e.name, &bytes, &opts).map_err(|err| {
+            CliError::failed(format!("--ext {}={}", e.name, e.path.display()), err)
+        })?;
         ext_files.insert(e.name.clone(), e.path.display().to_string());
     }
     for [n, m, k, v] in &job.map_updates {
@@ -585,6 +585,28 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
             .map_err(|e| CliError::failed(format!("--map-update {n} {m} {k} {v}"), e))?;
     }
 
+    // A flow naming an extension that is not loaded would never match (filter) or drop
+    // (action): refuse it here, where the fix is obvious.
+    for fm in &fms {
+        let r = &fm.rule;
+        let used = r
+            .r#match
+            .bpf_filters
+            .iter()
+            .chain(r.actions.iter().filter_map(|a| match a {
+                Action::Bpf(n) => Some(n),
+                _ => None,
+            }));
+        for name in used {
+            if dp.extension(name).is_none() {
+                return Err(CliError::Usage(format!(
+                    "{}: flow `{}` uses extension `{name}`, which is not loaded (add --ext {name}=FILE.o)",
+                    job.flows.display(),
+                    ofproto_bridge::ofctl::format_rule(r)
+                )));
+            }
+        }
+    }
     let mut merger = Merger::new(inputs).map_err(|e| CliError::Failed(e.to_string()))?;
     let mut pending = PacketBuf::new();
     let mut cur = merger
@@ -604,17 +626,19 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
         writers: BTreeMap::new(),
         error: None,
     };
-    let bar = (job.progress && total_bytes >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal())
-        .then(|| {
-            let b = indicatif::ProgressBar::new(total_bytes);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "replay {bar:40} {percent:>3}% {binary_bytes}/{binary_total_bytes} {msg} eta {eta}",
-                )
-                .expect("valid template"),
-            );
-            b
-        });
+    let bar = (job.progress
+        && total_bytes >= PROGRESS_MIN_BYTES
+        && std::io::stderr().is_terminal())
+    .then(|| {
+        let b = indicatif::ProgressBar::new(total_bytes);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "replay {bar:40} {percent:>3}% {binary_bytes}/{binary_total_bytes} {msg} eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        b
+    });
 
     let started = Instant::now();
     let mut batch = Batch::with_capacity(MAX_BATCH);
@@ -629,7 +653,9 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
             w.process_batch(port, batch, out);
             batch.clear();
         }
-        out.error.take().map_or(Ok(()), |e| Err(CliError::Failed(e.to_string())))
+        out.error
+            .take()
+            .map_or(Ok(()), |e| Err(CliError::Failed(e.to_string())))
     };
     while let Some((port, ts)) = cur {
         if batch.is_full() || (!batch.is_empty() && batch_port != port) {
@@ -639,8 +665,7 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
             // Everything before `ts` is switched first; then rules are credited with what
             // the caches counted (idle timeouts need it) and timeouts expire.
             flush(&mut w, batch_port, &mut batch, &mut out)?;
-            w.sync(ts);
-            expired += dp.expire(ts);
+            expired += w.maintain(ts);
             next_expire = ts.saturating_add(EXPIRE_INTERVAL_NS);
         }
         batch_port = port;
@@ -733,23 +758,22 @@ fn summarize(s: SummaryInput<'_>) -> ReplayReport {
             }
         })
         .collect();
-    let rules = s
-        .dp
-        .dump_flows()
-        .into_iter()
-        .map(|(_, r, m)| {
-            let duration_s = s.now_ns.saturating_sub(m.created_ns) as f64 / 1e9;
-            RuleSummary {
-                table: m.table,
-                priority: r.priority,
-                cookie: r.cookie,
-                n_packets: m.stats.packets,
-                n_bytes: m.stats.bytes,
-                duration_s,
-                text: dump_flows_line(&r, &m, duration_s),
-            }
-        })
-        .collect();
+    let rules =
+        s.dp.dump_flows()
+            .into_iter()
+            .map(|(_, r, m)| {
+                let duration_s = s.now_ns.saturating_sub(m.created_ns) as f64 / 1e9;
+                RuleSummary {
+                    table: m.table,
+                    priority: r.priority,
+                    cookie: r.cookie,
+                    n_packets: m.stats.packets,
+                    n_bytes: m.stats.bytes,
+                    duration_s,
+                    text: dump_flows_line(&r, &m, duration_s),
+                }
+            })
+            .collect();
     let st = s.stats;
     let cache = CacheSummary {
         emc_enabled: s.job.dp.emc,
@@ -767,45 +791,44 @@ fn summarize(s: SummaryInput<'_>) -> ReplayReport {
         revalidated: st.revalidated,
     };
     let flows = s.dp.dump_flows();
-    let extensions = s
-        .dp
-        .extensions()
-        .iter()
-        .map(|e| {
-            let x = e.stats();
-            let n = e.name();
-            let mut used_as = Vec::new();
-            if flows
-                .iter()
-                .any(|(_, r, _)| r.r#match.bpf_filters.iter().any(|f| f == n))
-            {
-                used_as.push("filter");
-            }
-            if flows.iter().any(|(_, r, _)| {
-                r.actions
+    let extensions =
+        s.dp.extensions()
+            .iter()
+            .map(|e| {
+                let x = e.stats();
+                let n = e.name();
+                let mut used_as = Vec::new();
+                if flows
                     .iter()
-                    .any(|a| matches!(a, Action::Bpf(b) if b == n))
-            }) {
-                used_as.push("action");
-            }
-            if s.job.port_hooks.iter().any(|(_, h)| h == n) {
-                used_as.push("hook");
-            }
-            ExtSummary {
-                name: e.name().to_string(),
-                file: s.ext_files.get(e.name()).cloned().unwrap_or_default(),
-                section: e.section().to_string(),
-                abi: crate::cli::verify::abi_name(e.abi()),
-                tier: e.tier().name(),
-                verified: e.verification().allows_jit(),
-                used_as,
-                runs: x.runs,
-                drops: x.drops,
-                faults: x.faults,
-                ns_per_run: x.ns_per_run(),
-            }
-        })
-        .collect();
+                    .any(|(_, r, _)| r.r#match.bpf_filters.iter().any(|f| f == n))
+                {
+                    used_as.push("filter");
+                }
+                if flows.iter().any(|(_, r, _)| {
+                    r.actions
+                        .iter()
+                        .any(|a| matches!(a, Action::Bpf(b) if b == n))
+                }) {
+                    used_as.push("action");
+                }
+                if s.job.port_hooks.iter().any(|(_, h)| h == n) {
+                    used_as.push("hook");
+                }
+                ExtSummary {
+                    name: e.name().to_string(),
+                    file: s.ext_files.get(e.name()).cloned().unwrap_or_default(),
+                    section: e.section().to_string(),
+                    abi: crate::cli::verify::abi_name(e.abi()),
+                    tier: e.tier().name(),
+                    verified: e.verification().allows_jit(),
+                    used_as,
+                    runs: x.runs,
+                    drops: x.drops,
+                    faults: x.faults,
+                    ns_per_run: x.ns_per_run(),
+                }
+            })
+            .collect();
     let rx = st.rx();
     ReplayReport {
         flows: s.job.flows.display().to_string(),
@@ -966,7 +989,11 @@ pub fn render_text(r: &ReplayReport) -> String {
         "  {:>10} {:>10} {:>10} {:>10}   (rx = forwarded + dropped: checked)",
         "total", r.total_rx, r.total_forwarded, r.total_dropped
     );
-    if !r.controller && r.ports.iter().any(|p| p.drops.contains_key("no_controller")) {
+    if !r.controller
+        && r.ports
+            .iter()
+            .any(|p| p.drops.contains_key("no_controller"))
+    {
         let _ = writeln!(
             o,
             "  (no controller is connected: packet-ins are dropped; --controller records them)"

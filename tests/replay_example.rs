@@ -99,7 +99,10 @@ fn cached_cacheless_and_no_emc_runs_agree_with_the_expected_captures() {
                 .map(|v| v.as_u64().unwrap())
                 .sum();
             assert_eq!(by_reason, p["dropped"].as_u64().unwrap());
-            tx_by_port.insert(p["port"].as_str().unwrap().to_string(), p["tx"].as_u64().unwrap());
+            tx_by_port.insert(
+                p["port"].as_str().unwrap().to_string(),
+                p["tx"].as_u64().unwrap(),
+            );
         }
         for (port, n) in &tx_by_port {
             if *n > 0 {
@@ -123,13 +126,26 @@ fn cached_cacheless_and_no_emc_runs_agree_with_the_expected_captures() {
         let lookups = c["emc_hits"].as_u64().unwrap()
             + c["megaflow_hits"].as_u64().unwrap()
             + c["upcalls"].as_u64().unwrap();
-        assert_eq!(lookups, rx, "{mode}: one lookup per packet (no recirculation here)");
+        assert_eq!(
+            lookups, rx,
+            "{mode}: one lookup per packet (no recirculation here)"
+        );
     }
     let by_mode = |m: &str| &reports.iter().find(|(n, _)| *n == m).unwrap().1;
     assert_eq!(by_mode("no-cache")["cache"]["upcalls"].as_u64(), Some(52));
-    assert!(by_mode("default")["cache"]["megaflow_hits"].as_u64().unwrap() > 20);
+    assert!(
+        by_mode("default")["cache"]["megaflow_hits"]
+            .as_u64()
+            .unwrap()
+            > 20
+    );
     assert_eq!(by_mode("no-emc")["cache"]["emc_hits"].as_u64(), Some(0));
-    assert!(by_mode("emc on every hit")["cache"]["emc_hits"].as_u64().unwrap() > 0);
+    assert!(
+        by_mode("emc on every hit")["cache"]["emc_hits"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     // Rule counters do not depend on the caches.
     let hits = |m: &str| -> Vec<u64> {
         by_mode(m)["rules"]
@@ -151,9 +167,22 @@ fn a_recording_controller_gets_the_packet_ins() {
     args.push("--controller".into());
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let text = ok(&run(&a));
-    assert!(text.contains("port-controller.pcap (1)"), "{text}");
-    // The port captures are unchanged; the controller's capture has the packet-in: the
-    // unknown destination 192.168.5.5 from the uplink.
+    // With a controller, the unknown destination (192.168.5.5, from the uplink) and the two
+    // TTL-1 packets that `dec_ttl` met are packet-ins instead of drops.
+    assert!(text.contains("port-controller.pcap (3)"), "{text}");
+    let j: serde_json::Value = {
+        let mut a2 = a.clone();
+        a2.push("--json");
+        serde_json::from_str(&ok(&run(&a2))).unwrap()
+    };
+    for p in j["ports"].as_array().unwrap() {
+        let d = p["drops"].as_object().unwrap();
+        assert!(
+            !d.contains_key("no_controller") && !d.contains_key("ttl_exceeded"),
+            "{p}"
+        );
+    }
+    // The port captures are unchanged.
     for f in ["port-1.pcap", "port-2.pcap", "port-3.pcap"] {
         assert_eq!(
             std::fs::read(dir.join(f)).unwrap(),
@@ -161,9 +190,20 @@ fn a_recording_controller_gets_the_packet_ins() {
             "{f}"
         );
     }
-    let c = std::fs::read(dir.join("port-controller.pcap")).unwrap();
-    assert_eq!(pcap_records(&dir.join("port-controller.pcap")), 1);
-    assert_eq!(&c[24 + 16 + 30..24 + 16 + 34], &[192, 168, 5, 5]);
+    let ctl = dir.join("port-controller.pcap");
+    assert_eq!(pcap_records(&ctl), 3);
+    let c = std::fs::read(&ctl).unwrap();
+    let mut at = 24;
+    let mut dsts = Vec::new();
+    while at < c.len() {
+        let caplen = u32::from_le_bytes(c[at + 8..at + 12].try_into().unwrap()) as usize;
+        let f = &c[at + 16..at + 16 + caplen];
+        if f.len() >= 34 && f[12..14] == [8, 0] {
+            dsts.push(f[30..34].to_vec());
+        }
+        at += 16 + caplen;
+    }
+    assert!(dsts.contains(&vec![192, 168, 5, 5]), "{dsts:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -171,8 +211,11 @@ fn a_recording_controller_gets_the_packet_ins() {
 fn errors_are_reported_with_context() {
     let dir = scratch("replay-errors");
     let bad = dir.join("bad.txt");
-    std::fs::write(&bad, "table=0,actions=drop\ntable=0,tcp,tp_dst=80,actions=output:2,frob\n")
-        .unwrap();
+    std::fs::write(
+        &bad,
+        "table=0,actions=drop\ntable=0,tcp,tp_dst=80,actions=output:2,frob\n",
+    )
+    .unwrap();
     let out = dir.join("out");
     let o = run(&[
         "replay",

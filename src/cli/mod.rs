@@ -96,18 +96,19 @@ pub fn select_program(
 ) -> Result<SelectedProgram, CliError> {
     let ctx = || path.display().to_string();
     let obj = BpfObject::parse(bytes).map_err(|e| CliError::failed(ctx(), e))?;
-    let info = obj.select(section).map_err(|e| CliError::failed(ctx(), e))?;
-    let abi = abi
-        .map(Abi::from)
-        .or(info.abi_hint)
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "{}: section {}: cannot tell the ABI from the section name; pass --abi xdp|ubpf",
-                ctx(),
-                info.section
-            ))
-        })?;
-    let linked = obj.link(&info, abi).map_err(|e| CliError::failed(ctx(), e))?;
+    let info = obj
+        .select(section)
+        .map_err(|e| CliError::failed(ctx(), e))?;
+    let abi = abi.map(Abi::from).or(info.abi_hint).ok_or_else(|| {
+        CliError::Usage(format!(
+            "{}: section {}: cannot tell the ABI from the section name; pass --abi xdp|ubpf",
+            ctx(),
+            info.section
+        ))
+    })?;
+    let linked = obj
+        .link(&info, abi)
+        .map_err(|e| CliError::failed(ctx(), e))?;
     Ok(SelectedProgram { info, abi, linked })
 }
 

@@ -51,7 +51,7 @@ mod tests {
     fn normalises_and_points_at_the_bad_token() {
         assert_eq!(
             parse("priority=10,tcp,tp_dst=80,actions=output:2").unwrap(),
-            "tcp,priority=10,tp_dst=80 actions=output:2"
+            "priority=10,tcp,tp_dst=80 actions=output:2"
         );
         let CliError::Usage(m) = parse("tcp,tp_dst=80,actions=frobnicate").unwrap_err() else {
             panic!("syntax errors are usage errors");

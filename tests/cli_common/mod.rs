@@ -106,7 +106,11 @@ pub fn outputs(dir: &Path) -> Vec<String> {
 /// Asserts that `dir` holds exactly the captures of `expected` (a directory), byte for byte.
 pub fn assert_same_outputs(dir: &Path, expected: &Path, what: &str) {
     let want = outputs(expected);
-    assert!(!want.is_empty(), "no expected captures in {}", expected.display());
+    assert!(
+        !want.is_empty(),
+        "no expected captures in {}",
+        expected.display()
+    );
     assert_eq!(outputs(dir), want, "{what}: which ports transmitted");
     for f in &want {
         let got = std::fs::read(dir.join(f)).unwrap();
@@ -131,6 +135,11 @@ pub fn pcap_records(file: &Path) -> usize {
         at += 16 + caplen;
         n += 1;
     }
-    assert_eq!(at, b.len(), "{} is not a whole number of records", file.display());
+    assert_eq!(
+        at,
+        b.len(),
+        "{} is not a whole number of records",
+        file.display()
+    );
     n
 }
