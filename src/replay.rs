@@ -626,19 +626,18 @@ pub fn replay(job: &ReplayJob) -> Result<ReplayReport, CliError> {
         writers: BTreeMap::new(),
         error: None,
     };
-    let bar = (job.progress
-        && total_bytes >= PROGRESS_MIN_BYTES
-        && std::io::stderr().is_terminal())
-    .then(|| {
-        let b = indicatif::ProgressBar::new(total_bytes);
-        b.set_style(
+    let bar =
+        (job.progress && total_bytes >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal())
+            .then(|| {
+                let b = indicatif::ProgressBar::new(total_bytes);
+                b.set_style(
             indicatif::ProgressStyle::with_template(
                 "replay {bar:40} {percent:>3}% {binary_bytes}/{binary_total_bytes} {msg} eta {eta}",
             )
             .expect("valid template"),
         );
-        b
-    });
+                b
+            });
 
     let started = Instant::now();
     let mut batch = Batch::with_capacity(MAX_BATCH);
