@@ -1523,7 +1523,7 @@ impl Worker {
                 let mut text = format!(
                     "recirc_id({}),{} packets:{}, bytes:{}, actions:{}",
                     mf.flow.recirc_id,
-                    ofproto_bridge::ofctl::format_match(&m, 0),
+                    ofproto_bridge::ofctl::format_match(&m, ofproto_bridge::rule::DEFAULT_PRIORITY),
                     mf.packets,
                     mf.bytes,
                     format_odp(&mf.xlation.actions)

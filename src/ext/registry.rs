@@ -115,7 +115,14 @@ impl std::fmt::Debug for Extension {
 /// Runs the verifier (`verifier_analysis::analyze`) on a linked program, with its maps and
 /// its resolved map references.
 pub fn analyze(linked: &LinkedProgram) -> verifier_analysis::Analysis {
-    use verifier_analysis::platform::{MapDescr, MapType, Platform};
+    use verifier_analysis::platform::Platform;
+    verifier_analysis::analyze(&verifier_program(linked), &Platform::for_abi(linked.abi))
+}
+
+/// A linked program as the verifier sees it: instructions, map descriptions and resolved map
+/// references (what [`analyze`] analyses and `verifier_analysis::report` renders).
+pub fn verifier_program(linked: &LinkedProgram) -> verifier_analysis::Program {
+    use verifier_analysis::platform::{MapDescr, MapType};
     let maps = linked
         .maps
         .iter()
@@ -144,7 +151,7 @@ pub fn analyze(linked: &LinkedProgram) -> verifier_analysis::Analysis {
             },
         );
     }
-    verifier_analysis::analyze(&prog, &Platform::for_abi(linked.abi))
+    prog
 }
 
 /// Result of [`run_once`] and [`run_repeat`].
