@@ -19,8 +19,9 @@ out.append('Each variant: a warm-up (two passes over its traffic, then %.1f s), 
            'Open vSwitch 3.1 + DPDK 22.11 figures (one PMD core, `net_pcap` looping the capture, same machine type) '
            'are from WORKLOADS.md. Targets are issue 5\'s; none is asserted.\n' % (
     s['warmup']['secs'] + s['warmup']['nanos']/1e9, s['runs'], s['duration']['secs'] + s['duration']['nanos']/1e9))
-out.append('**This run shared the two cores with other compilations (load average 5 to 6 on the 2 cores), hence the wide spreads: '
-           'treat the figures as lower bounds, and rerun on an idle machine.**\n')
+out.append('**This run was made with nothing else running (load average 1.2 when it started), but on a shared KVM '
+           'guest whose neighbours are not ours: spreads of 30–70% on some variants (fwd-1flow among them) come from '
+           'that, so compare medians across runs, not single figures.**\n')
 out.append('| scenario | variant | Mpps | ± | ns/pkt | EMC / megaflow / upcall | recirc/pkt | ext runs/pkt | ns/ext run | megaflows | peak MiB |')
 out.append('|---|---|---|---|---|---|---|---|---|---|---|')
 for sc in r['scenarios']:
@@ -74,7 +75,7 @@ What the figures say, and what they do not:
   ratio well below 1.8×.
 - **cranelift** refuses every benchmark extension (rbpf 0.4.1 compiles 64-bit conditional
   jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
-- **workers-2** needs an idle second core; in this run another compilation held it.
+- **workers-2** scales when the second core is idle (2 workers pinned to the 2 CPUs).
 ''')
 text = open('README.md').read()
 if '## Results' in text:
