@@ -18,14 +18,17 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
 
-echo "== cargo fmt --check"
+start=$SECONDS
+stamp() { echo "== [$((SECONDS - start)) s] $*"; }
+stamp "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+stamp "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== tests"
+stamp "tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast --failure-output final --success-output never
     cargo test --workspace --doc --quiet
 else
     cargo test --workspace --no-fail-fast
 fi
+stamp "done"
