@@ -156,9 +156,19 @@ pub fn disassemble(prog: &Program) -> Vec<Line> {
         .iter()
         .enumerate()
         .filter(|(_, i)| !matches!(i, Instr::Imm64Tail))
-        .map(|(pc, i)| Line {
-            insn: pc,
-            text: disasm(i, &names),
+        .map(|(pc, i)| {
+            let mut text = disasm(i, &names);
+            // A reference the loader resolved (an ELF relocation) is not in the encoding.
+            if let Some(r) = prog.map_refs.get(&pc) {
+                let name = names
+                    .map_name(r.map as i64)
+                    .unwrap_or_else(|| format!("#{}", r.map));
+                match r.value_offset {
+                    None => text.push_str(&format!("  ; map {name}")),
+                    Some(off) => text.push_str(&format!("  ; &{name}[{off}]")),
+                }
+            }
+            Line { insn: pc, text }
         })
         .collect()
 }
