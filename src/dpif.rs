@@ -27,7 +27,7 @@ use crate::ext::{Abi, ExtError, Extension, LoadOptions, RunOutcome};
 use crate::megaflow::{Guard, Megaflow, MegaflowCache, MfRef};
 use crate::packet::fieldmap::write_impact;
 use crate::packet::{extract, Layout, PacketBuf};
-use crate::port::Batch;
+use crate::port::{Batch, MAX_BATCH};
 
 /// Errors of datapath configuration (never of packet processing, which counts drops).
 #[derive(Debug, thiserror::Error)]
@@ -554,10 +554,11 @@ impl Datapath {
             ext_epoch: self.ext_epoch.load(Ordering::Acquire),
             version: 0,
             ports: Vec::new(),
+            port_hint: 0,
             c: Counters::default(),
             memo: Vec::new(),
             scratch: PacketBuf::new(),
-            flow: Flow::default(),
+            keys: Box::new([Staged::default(); MAX_BATCH]),
             emc_insert_tick: 0,
             last_sync_ns: 0,
             used_layout: false,
@@ -624,11 +625,14 @@ pub struct Worker {
     /// Bridge version the cached flows were last revalidated against (0: never synced).
     version: u64,
     ports: Vec<(PortNo, PortCounters)>,
+    /// Index in `ports` of the port last looked up.
+    port_hint: usize,
     c: Counters,
     /// Filter results obtained during the current pass of the current packet.
     memo: Vec<(u32, bool)>,
     scratch: PacketBuf,
-    flow: Flow,
+    /// The current batch's first-pass keys (batch stage).
+    keys: Box<[Staged; MAX_BATCH]>,
     emc_insert_tick: u32,
     last_sync_ns: u64,
     /// Set by an upcall whose translation mapped a write set through the packet's layout.
@@ -637,6 +641,15 @@ pub struct Worker {
     bpf_ordinal: usize,
     /// The `Bpf` action that stopped the pass being executed, if one did.
     stopped_at: Option<usize>,
+}
+
+/// A packet's first-pass key as the batch stage left it.
+#[derive(Clone, Copy, Default)]
+struct Staged {
+    flow: Flow,
+    layout: Layout,
+    /// The exact-match hash of `flow` (0 when the exact-match cache is off).
+    hash: u64,
 }
 
 /// How a pass of a packet through the caches ended.
@@ -841,27 +854,85 @@ impl Worker {
         &self.dp
     }
 
-    fn port(&mut self, no: PortNo) -> &mut PortCounters {
-        let i = match self.ports.iter().position(|(p, _)| *p == no) {
+    /// Index of port `no`'s counters in `ports` (added on first use; indices stay valid).
+    #[inline]
+    fn port_index(&mut self, no: PortNo) -> usize {
+        // Most packets of a batch go out of one port: try the last one found first.
+        let hint = self.port_hint;
+        if self.ports.get(hint).is_some_and(|(p, _)| *p == no) {
+            return hint;
+        }
+        let i = self.port_index_slow(no);
+        self.port_hint = i;
+        i
+    }
+
+    fn port_index_slow(&mut self, no: PortNo) -> usize {
+        match self.ports.iter().position(|(p, _)| *p == no) {
             Some(i) => i,
             None => {
                 self.ports.push((no, PortCounters::default()));
                 self.ports.len() - 1
             }
-        };
+        }
+    }
+
+    #[inline]
+    fn port(&mut self, no: PortNo) -> &mut PortCounters {
+        let i = self.port_index(no);
         &mut self.ports[i].1
     }
 
     /// Processes every packet of `batch`, received on `in_port` (timestamps are the batch's).
+    ///
+    /// Without a port hook, the batch goes through the first pass stage by stage, as Open
+    /// vSwitch's `dp_netdev_input` does: every packet's key is extracted, then every key is
+    /// hashed (the key's stores have retired by then, so reading it word by word does not
+    /// stall on store forwarding, and the exact-match slots are prefetched), then each packet
+    /// is looked up and executed. A port hook may rewrite the packet before it is parsed, so
+    /// with one each packet is extracted after its hook ran.
     pub fn process_batch(&mut self, in_port: PortNo, batch: &mut Batch, tx: &mut dyn TxSink) {
         let Some((_, ts0)) = batch.get(0) else {
             return;
         };
         self.sync_if_needed(ts0);
-        for i in 0..batch.len() {
-            let (pkt, ts) = batch.get_mut(i).expect("index below len");
-            self.process_one(in_port, pkt, ts, tx);
+        // Per batch, not per packet: the ingress port's counters and its hook.
+        let pi = self.port_index(in_port);
+        let hook = self.exts.hooks.get(&in_port).copied();
+        let (mut bytes, mut forwarded) = (0, 0);
+        let staged = hook.is_none() && self.dp.cfg.megaflow;
+        let n = batch.len();
+        let mut start = 0;
+        while start < n {
+            let end = (start + MAX_BATCH).min(n);
+            if staged {
+                for i in start..end {
+                    let (pkt, _) = batch.get(i).expect("index below len");
+                    let k = &mut self.keys[i - start];
+                    crate::packet::extract_to(pkt.data(), in_port, &mut k.flow, &mut k.layout);
+                }
+                if self.dp.cfg.emc {
+                    for k in &mut self.keys[..end - start] {
+                        k.hash = crate::emc::hash(&k.flow);
+                        self.emc.prefetch(k.hash);
+                    }
+                }
+            }
+            for i in start..end {
+                let (pkt, ts) = batch.get_mut(i).expect("index below len");
+                bytes += pkt.len() as u64;
+                let first = staged.then_some(i - start);
+                match self.pipeline(in_port, hook, first, pkt, ts, tx) {
+                    Fate::Forwarded => forwarded += 1,
+                    Fate::Dropped(r) => self.ports[pi].1.drops[r as usize] += 1,
+                }
+            }
+            start = end;
         }
+        let p = &mut self.ports[pi].1;
+        p.rx_packets += n as u64;
+        p.rx_bytes += bytes;
+        p.forwarded += forwarded;
     }
 
     /// Processes one packet received on `in_port` at `ts_ns`.
@@ -873,7 +944,18 @@ impl Worker {
         tx: &mut dyn TxSink,
     ) -> Fate {
         self.sync_if_needed(ts_ns);
-        self.process_one(in_port, pkt, ts_ns, tx)
+        let pi = self.port_index(in_port);
+        let hook = self.exts.hooks.get(&in_port).copied();
+        let len = pkt.len() as u64;
+        let fate = self.pipeline(in_port, hook, None, pkt, ts_ns, tx);
+        let p = &mut self.ports[pi].1;
+        p.rx_packets += 1;
+        p.rx_bytes += len;
+        match fate {
+            Fate::Forwarded => p.forwarded += 1,
+            Fate::Dropped(r) => p.drops[r as usize] += 1,
+        }
+        fate
     }
 
     #[inline]
@@ -885,28 +967,6 @@ impl Worker {
         }
     }
 
-    fn process_one(
-        &mut self,
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-    ) -> Fate {
-        let len = pkt.len() as u64;
-        {
-            let p = self.port(in_port);
-            p.rx_packets += 1;
-            p.rx_bytes += len;
-        }
-        let fate = self.pipeline(in_port, pkt, ts_ns, tx);
-        let p = self.port(in_port);
-        match fate {
-            Fate::Forwarded => p.forwarded += 1,
-            Fate::Dropped(r) => p.drops[r as usize] += 1,
-        }
-        fate
-    }
-
     fn transmit(&mut self, tx: &mut dyn TxSink, port: PortNo, frame: &[u8], ts_ns: u64) {
         let p = self.port(port);
         p.tx_packets += 1;
@@ -914,14 +974,18 @@ impl Worker {
         tx.transmit(port, frame, ts_ns);
     }
 
+    /// Runs a packet through its port hook and its passes; `first` is the first pass's key
+    /// when the batch stage extracted it (then there is no hook).
     fn pipeline(
         &mut self,
         in_port: PortNo,
+        hook: Option<u32>,
+        staged: Option<usize>,
         pkt: &mut PacketBuf,
         ts_ns: u64,
         tx: &mut dyn TxSink,
     ) -> Fate {
-        if let Some(&hook) = self.exts.hooks.get(&in_port) {
+        if let Some(hook) = hook {
             if let Some(info) = self.exts.get(hook).cloned() {
                 self.c.ext_runs += 1;
                 let r = info.ext.run(pkt, in_port, Some(ts_ns));
@@ -937,11 +1001,14 @@ impl Worker {
                 }
             }
         }
-        let mut recirc_id = 0;
         let mut output_seen = false;
+        let mut end = match staged {
+            Some(i) => self.staged_pass(i, in_port, pkt, ts_ns, tx, &mut output_seen),
+            None => self.pass(in_port, 0, None, pkt, ts_ns, tx, &mut output_seen),
+        };
         let mut passes = 0;
         loop {
-            match self.pass(in_port, recirc_id, pkt, ts_ns, tx, &mut output_seen) {
+            match end {
                 PassEnd::Done(f) => return f,
                 PassEnd::Recirc(id) => {
                     passes += 1;
@@ -953,10 +1020,103 @@ impl Worker {
                             Fate::Dropped(DropReason::TooDeep)
                         };
                     }
-                    recirc_id = id;
+                    end = self.pass(in_port, id, None, pkt, ts_ns, tx, &mut output_seen);
                 }
             }
         }
+    }
+
+    /// The first pass of packet `i` of the batch stage. A hit on a megaflow without recorded
+    /// conditions (no filter results, no write-set layout) is taken straight from the staged
+    /// key; anything else (a miss, a megaflow with conditions to check) goes through
+    /// [`Worker::pass`], which looks up again and decides the same way for the first
+    /// candidate, so both paths agree.
+    #[inline]
+    fn staged_pass(
+        &mut self,
+        i: usize,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> PassEnd {
+        let plain = |m: &Megaflow| m.write_layout.is_none() && m.xlation.filters.is_empty();
+        let k = &self.keys[i];
+        let mut hit = None;
+        let mut general = false;
+        if self.dp.cfg.emc {
+            if let Some(r) = self.emc.lookup(&k.flow, k.hash) {
+                // An entry that is stale or has conditions: the general path decides.
+                general = true;
+                if self.mf.get(r).is_some_and(plain) {
+                    self.c.emc_hits += 1;
+                    hit = Some(r);
+                }
+            }
+        }
+        if !general {
+            let mut first_plain = false;
+            let r = self.mf.lookup_with(&k.flow, |_, m| {
+                // Stop at the first candidate; only a plain one is taken here.
+                first_plain = plain(m);
+                true
+            });
+            if let (Some(r), true) = (r, first_plain) {
+                self.c.megaflow_hits += 1;
+                if self.dp.cfg.emc {
+                    self.emc_insert_tick += 1;
+                    if self.emc_insert_tick >= self.dp.cfg.emc_insert_inv_prob.max(1) {
+                        self.emc_insert_tick = 0;
+                        let mf = &self.mf;
+                        self.emc.insert(&k.flow, k.hash, r, |x| mf.is_live(x));
+                    }
+                }
+                hit = Some(r);
+            }
+        }
+        match hit {
+            Some(r) => {
+                let layout = k.layout;
+                self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen)
+            }
+            None => {
+                let k = self.keys[i];
+                self.pass(in_port, 0, Some(k), pkt, ts_ns, tx, output_seen)
+            }
+        }
+    }
+
+    /// Executes megaflow `r`'s actions on the packet and counts it.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
+    #[inline]
+    fn run_megaflow(
+        &mut self,
+        r: MfRef,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        layout: Layout,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> PassEnd {
+        let len = pkt.len() as u64;
+        let mf = self.mf.get(r).expect("live megaflow");
+        // The actions are borrowed from the cache while they run; running them never
+        // touches the cache (a recirculation returns first).
+        let actions: *const [OdpAction] = mf.xlation.actions.as_slice();
+        // SAFETY: `execute` does not add, remove or modify megaflows (it touches only
+        // counters, the packet and the sink), so the slice stays valid while it runs.
+        let actions = unsafe { &*actions };
+        let (end, stop) = self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+        self.mf
+            .get_mut(r)
+            .expect("live megaflow")
+            .count(len, stop, ts_ns);
+        end
     }
 
     fn redirect(&mut self, tx: &mut dyn TxSink, pkt: &PacketBuf, port: PortNo, ts: u64) -> Fate {
@@ -969,18 +1129,29 @@ impl Worker {
     }
 
     /// One pass: extract, look up (or upcall), execute.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
     fn pass(
         &mut self,
         in_port: PortNo,
         recirc_id: u32,
+        staged: Option<Staged>,
         pkt: &mut PacketBuf,
         ts_ns: u64,
         tx: &mut dyn TxSink,
         output_seen: &mut bool,
     ) -> PassEnd {
-        let mut flow = std::mem::take(&mut self.flow);
-        let layout = extract(pkt.data(), in_port, &mut flow);
-        flow.recirc_id = recirc_id;
+        let (flow, layout, hash) = match staged {
+            Some(k) => (k.flow, k.layout, Some(k.hash)),
+            None => {
+                let mut flow = Flow::default();
+                let layout = extract(pkt.data(), in_port, &mut flow);
+                flow.recirc_id = recirc_id;
+                (flow, layout, None)
+            }
+        };
         self.memo.clear();
         let guard = Guard {
             layout,
@@ -994,7 +1165,7 @@ impl Worker {
             self.credit_uncached(&x, len, stop, ts_ns);
             end
         } else {
-            let r = match self.cached(&flow, &guard, pkt, in_port, ts_ns) {
+            let r = match self.cached(&flow, hash, &guard, pkt, in_port, ts_ns) {
                 Some(r) => r,
                 None => {
                     let x = self.upcall(&flow, layout, pkt, ts_ns);
@@ -1017,43 +1188,37 @@ impl Worker {
                                 output_seen,
                             );
                             self.credit_uncached(&x, len, stop, ts_ns);
-                            self.flow = flow;
                             return end;
                         }
                     }
                 }
             };
-            let len = pkt.len() as u64;
-            let mf = self.mf.get(r).expect("live megaflow");
-            // The actions are borrowed from the cache while they run; running them never
-            // touches the cache (a recirculation returns first).
-            let actions: *const [OdpAction] = mf.xlation.actions.as_slice();
-            // SAFETY: `execute` does not add, remove or modify megaflows (it touches only
-            // counters, the packet and the sink), so the slice stays valid while it runs.
-            let actions = unsafe { &*actions };
-            let (end, stop) = self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
-            self.mf
-                .get_mut(r)
-                .expect("live megaflow")
-                .count(len, stop, ts_ns);
-            end
+            self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen)
         };
-        self.flow = flow;
         end
     }
 
     /// Looks `flow` up in the caches; returns the megaflow to execute if one matches and its
     /// recorded filter results still hold.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
     fn cached(
         &mut self,
         flow: &Flow,
+        hash: Option<u64>,
         guard: &Guard,
         pkt: &mut PacketBuf,
         in_port: PortNo,
         ts_ns: u64,
     ) -> Option<MfRef> {
         let use_emc = self.dp.cfg.emc;
-        let hash = if use_emc { crate::emc::hash(flow) } else { 0 };
+        let hash = match hash {
+            Some(h) => h,
+            None if use_emc => crate::emc::hash(flow),
+            None => 0,
+        };
         let Worker {
             emc,
             mf,

@@ -201,15 +201,15 @@ struct Subtable {
 }
 
 impl Subtable {
-    /// The hash of `flow` under the mask: each used word through its own folded multiply,
-    /// summed (independent multiplies instead of a dependent chain).
+    /// The hash of `flow` under the mask: the used words, masked, each times its own odd key,
+    /// summed (a multilinear hash: independent one-instruction multiplies), then mixed.
     #[inline]
     fn hash(&self, flow: &Flow) -> u64 {
         let (fw, mw) = (flow.words(), self.mask.words());
         let mut h = 0u64;
         for &i in &self.words {
             let i = i as usize;
-            h = h.wrapping_add(fold_mul((fw[i] & mw[i]) ^ HASH_KEYS[i], HASH_MUL));
+            h = h.wrapping_add((fw[i] & mw[i]).wrapping_mul(HASH_KEYS[i] | 1));
         }
         #[cfg(test)]
         if tests::COLLIDE.with(|c| c.get()) {

@@ -37,6 +37,7 @@ pub const OFS_ABSENT: u16 = u16::MAX;
 /// **Invariant:** a present offset is at most the frame's length, and the offsets that are
 /// present increase in the order `l2_5 < l3 <= l4 <= l4_payload`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(C, align(8))]
 pub struct Layout {
     /// Start of the MPLS label stack.
     pub l2_5: u16,
@@ -139,11 +140,20 @@ fn ofs(n: usize) -> Option<u16> {
 /// frame is parsed as far as it is valid, with the semantics of Open vSwitch's
 /// `flow_extract` (see the module documentation).
 pub fn extract(frame: &[u8], in_port: u32, flow: &mut Flow) -> Layout {
+    let mut lay = Layout::EMPTY;
+    extract_to(frame, in_port, flow, &mut lay);
+    lay
+}
+
+/// [`extract`] with the layout written to `lay` in place: the batch stage parses a whole
+/// batch into its key array before reading any key back, and a layout returned by value
+/// would be read back right after its field-by-field stores (a store-forwarding stall).
+#[inline]
+pub fn extract_to(frame: &[u8], in_port: u32, flow: &mut Flow, lay: &mut Layout) {
     *flow = Flow::default();
     flow.in_port = in_port;
-    let mut lay = Layout::EMPTY;
-    let _ = extract_into(frame, flow, &mut lay);
-    lay
+    *lay = Layout::EMPTY;
+    let _ = extract_into(frame, flow, lay);
 }
 
 /// The body of [`extract`]; `None` means "stop here" (the key and layout are as far as valid).

@@ -28,7 +28,7 @@ pub mod tcp;
 pub mod udp;
 
 pub use buf::{BufError, PacketBuf, HEADROOM, TAILROOM};
-pub use extract::{extract, Layout, OFS_ABSENT};
+pub use extract::{extract, extract_to, Layout, OFS_ABSENT};
 
 /// Why a header could not be viewed or parsed. Cheap to copy; never allocates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
@@ -100,13 +100,14 @@ pub mod ip_proto {
 /// Reads a big-endian u16 at `at`; the caller has checked the bounds.
 #[inline]
 pub(crate) fn get16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    // One bounds check and one load (indexing byte by byte checks each byte).
+    u16::from_be_bytes(b[at..at + 2].try_into().expect("two bytes"))
 }
 
 /// Reads a big-endian u32 at `at`; the caller has checked the bounds.
 #[inline]
 pub(crate) fn get32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    u32::from_be_bytes(b[at..at + 4].try_into().expect("four bytes"))
 }
 
 /// Writes a big-endian u16 at `at`; the caller has checked the bounds.
