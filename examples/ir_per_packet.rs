@@ -6,6 +6,8 @@ use std::sync::Arc;
 use bpfswitch::bench::measure::Rig;
 use bpfswitch::bench::traffic::{self, Replay, IN_PORT, OUT_PORT};
 use bpfswitch::dpif::{Datapath, DpConfig};
+use bpfswitch::ext::LoadOptions;
+use ofproto_bridge::bridge::Reclassify;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -18,9 +20,21 @@ fn main() {
     });
     dp.add_port(IN_PORT);
     dp.add_port(OUT_PORT);
+    // `ttl=verifier|always`: the action-ttl workload instead of plain forwarding.
+    let ttl = args.iter().find_map(|a| a.strip_prefix("ttl="));
     let mut flows = traffic::FLOWS.to_string();
     if decoy {
         flows.push_str(traffic::DECOY);
+    }
+    if let Some(policy) = ttl {
+        let obj = bpfswitch::bench::scenario::TTL_DEC;
+        dp.load_extension(obj.name, obj.bytes, &LoadOptions::default())
+            .unwrap();
+        flows = traffic::action_flows(obj.name, "10.1.0.0/16");
+        dp.set_reclassify(match policy {
+            "always" => Reclassify::Always,
+            _ => Reclassify::Verifier,
+        });
     }
     dp.add_flows(&flows, 0).unwrap();
     let mut rig = Rig::new(&dp, 0, Arc::new(Replay::new(nflows, false)));

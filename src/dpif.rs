@@ -23,7 +23,7 @@ use verifier_analysis::AccessSet;
 
 use crate::emc::Emc;
 use crate::execute;
-use crate::ext::{Abi, ExtError, Extension, LoadOptions, RunOutcome};
+use crate::ext::{Abi, ExtError, Extension, ExtensionStats, LoadOptions, RunOutcome};
 use crate::megaflow::{Guard, Megaflow, MegaflowCache, MfRef};
 use crate::packet::fieldmap::write_impact;
 use crate::packet::{extract, Layout, PacketBuf};
@@ -555,6 +555,9 @@ impl Datapath {
             version: 0,
             ports: Vec::new(),
             port_hint: 0,
+            relayout_memo: None,
+            ext_acc: Vec::new(),
+            ext_nth: 0,
             c: Counters::default(),
             memo: Vec::new(),
             scratch: PacketBuf::new(),
@@ -627,6 +630,13 @@ pub struct Worker {
     ports: Vec<(PortNo, PortCounters)>,
     /// Index in `ports` of the port last looked up.
     port_hint: usize,
+    /// Run counts of extension actions and hooks by extension index, not yet added to the
+    /// extensions' shared counters.
+    ext_acc: Vec<ExtensionStats>,
+    /// Extension runs so far (numbers runs for the timing sample).
+    ext_nth: u64,
+    /// The last answer of [`Worker::moves_headers`], by (extension, layout, frame length).
+    relayout_memo: Option<((u32, Layout, usize), bool)>,
     c: Counters,
     /// Filter results obtained during the current pass of the current packet.
     memo: Vec<(u32, bool)>,
@@ -650,6 +660,13 @@ struct Staged {
     layout: Layout,
     /// The exact-match hash of `flow` (0 when the exact-match cache is off).
     hash: u64,
+}
+
+/// Where a pass's key is: in the batch stage, or extracted by the pass itself.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Staged(usize),
+    Local(&'a Flow),
 }
 
 /// How a pass of a packet through the caches ended.
@@ -933,6 +950,7 @@ impl Worker {
         p.rx_packets += n as u64;
         p.rx_bytes += bytes;
         p.forwarded += forwarded;
+        self.flush_ext_stats();
     }
 
     /// Processes one packet received on `in_port` at `ts_ns`.
@@ -955,6 +973,7 @@ impl Worker {
             Fate::Forwarded => p.forwarded += 1,
             Fate::Dropped(r) => p.drops[r as usize] += 1,
         }
+        self.flush_ext_stats();
         fate
     }
 
@@ -988,7 +1007,7 @@ impl Worker {
         if let Some(hook) = hook {
             if let Some(info) = self.exts.get(hook).cloned() {
                 self.c.ext_runs += 1;
-                let r = info.ext.run(pkt, in_port, Some(ts_ns));
+                let r = self.run_ext(hook, &info, pkt, in_port, ts_ns);
                 match verdict(&info, r) {
                     ExtVerdict::Pass => {}
                     ExtVerdict::Drop(_) => return Fate::Dropped(DropReason::PortHook),
@@ -1002,10 +1021,7 @@ impl Worker {
             }
         }
         let mut output_seen = false;
-        let mut end = match staged {
-            Some(i) => self.staged_pass(i, in_port, pkt, ts_ns, tx, &mut output_seen),
-            None => self.pass(in_port, 0, None, pkt, ts_ns, tx, &mut output_seen),
-        };
+        let mut end = self.pass(in_port, 0, staged, pkt, ts_ns, tx, &mut output_seen);
         let mut passes = 0;
         loop {
             match end {
@@ -1022,67 +1038,6 @@ impl Worker {
                     }
                     end = self.pass(in_port, id, None, pkt, ts_ns, tx, &mut output_seen);
                 }
-            }
-        }
-    }
-
-    /// The first pass of packet `i` of the batch stage. A hit on a megaflow without recorded
-    /// conditions (no filter results, no write-set layout) is taken straight from the staged
-    /// key; anything else (a miss, a megaflow with conditions to check) goes through
-    /// [`Worker::pass`], which looks up again and decides the same way for the first
-    /// candidate, so both paths agree.
-    #[inline]
-    fn staged_pass(
-        &mut self,
-        i: usize,
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
-    ) -> PassEnd {
-        let plain = |m: &Megaflow| m.write_layout.is_none() && m.xlation.filters.is_empty();
-        let k = &self.keys[i];
-        let mut hit = None;
-        let mut general = false;
-        if self.dp.cfg.emc {
-            if let Some(r) = self.emc.lookup(&k.flow, k.hash) {
-                // An entry that is stale or has conditions: the general path decides.
-                general = true;
-                if self.mf.get(r).is_some_and(plain) {
-                    self.c.emc_hits += 1;
-                    hit = Some(r);
-                }
-            }
-        }
-        if !general {
-            let mut first_plain = false;
-            let r = self.mf.lookup_with(&k.flow, |_, m| {
-                // Stop at the first candidate; only a plain one is taken here.
-                first_plain = plain(m);
-                true
-            });
-            if let (Some(r), true) = (r, first_plain) {
-                self.c.megaflow_hits += 1;
-                if self.dp.cfg.emc {
-                    self.emc_insert_tick += 1;
-                    if self.emc_insert_tick >= self.dp.cfg.emc_insert_inv_prob.max(1) {
-                        self.emc_insert_tick = 0;
-                        let mf = &self.mf;
-                        self.emc.insert(&k.flow, k.hash, r, |x| mf.is_live(x));
-                    }
-                }
-                hit = Some(r);
-            }
-        }
-        match hit {
-            Some(r) => {
-                let layout = k.layout;
-                self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen)
-            }
-            None => {
-                let k = self.keys[i];
-                self.pass(in_port, 0, Some(k), pkt, ts_ns, tx, output_seen)
             }
         }
     }
@@ -1128,7 +1083,8 @@ impl Worker {
         Fate::Forwarded
     }
 
-    /// One pass: extract, look up (or upcall), execute.
+    /// One pass: extract (unless the batch stage did: `staged` is the packet's index in the
+    /// stage), look up (or upcall), execute.
     #[allow(
         clippy::too_many_arguments,
         reason = "the per-packet state of one pass"
@@ -1137,68 +1093,117 @@ impl Worker {
         &mut self,
         in_port: PortNo,
         recirc_id: u32,
-        staged: Option<Staged>,
+        staged: Option<usize>,
         pkt: &mut PacketBuf,
         ts_ns: u64,
         tx: &mut dyn TxSink,
         output_seen: &mut bool,
     ) -> PassEnd {
-        let (flow, layout, hash) = match staged {
-            Some(k) => (k.flow, k.layout, Some(k.hash)),
+        // A staged key stays in the stage (a 128-byte copy per packet is measurable); only a
+        // miss copies it out for translation.
+        match staged {
+            Some(i) => {
+                let (layout, hash) = (self.keys[i].layout, self.keys[i].hash);
+                self.pass_key(
+                    Key::Staged(i),
+                    layout,
+                    Some(hash),
+                    pkt,
+                    in_port,
+                    ts_ns,
+                    tx,
+                    output_seen,
+                )
+            }
             None => {
                 let mut flow = Flow::default();
                 let layout = extract(pkt.data(), in_port, &mut flow);
                 flow.recirc_id = recirc_id;
-                (flow, layout, None)
+                self.pass_key(
+                    Key::Local(&flow),
+                    layout,
+                    None,
+                    pkt,
+                    in_port,
+                    ts_ns,
+                    tx,
+                    output_seen,
+                )
             }
-        };
+        }
+    }
+
+    /// [`Worker::pass`] once the key is known.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
+    #[inline]
+    fn pass_key(
+        &mut self,
+        key: Key<'_>,
+        layout: Layout,
+        hash: Option<u64>,
+        pkt: &mut PacketBuf,
+        in_port: PortNo,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> PassEnd {
         self.memo.clear();
         let guard = Guard {
             layout,
             len: pkt.len() as u32,
         };
-        let end = if !self.dp.cfg.megaflow {
-            let x = self.upcall(&flow, layout, pkt, ts_ns);
-            let len = pkt.len();
-            let (end, stop) =
-                self.execute(&x.actions, in_port, pkt, layout, ts_ns, tx, output_seen);
-            self.credit_uncached(&x, len, stop, ts_ns);
-            end
-        } else {
-            let r = match self.cached(&flow, hash, &guard, pkt, in_port, ts_ns) {
-                Some(r) => r,
-                None => {
-                    let x = self.upcall(&flow, layout, pkt, ts_ns);
-                    match self.install(&flow, x, guard, pkt.data()) {
-                        Ok(r) => {
-                            if self.dp.cfg.emc {
-                                self.emc_maybe_insert(&flow, crate::emc::hash(&flow), r);
-                            }
-                            r
-                        }
-                        Err(x) => {
-                            let len = pkt.len();
-                            let (end, stop) = self.execute(
-                                &x.actions,
-                                in_port,
-                                pkt,
-                                layout,
-                                ts_ns,
-                                tx,
-                                output_seen,
-                            );
-                            self.credit_uncached(&x, len, stop, ts_ns);
-                            return end;
-                        }
-                    }
-                }
-            };
-            self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen)
+        if self.dp.cfg.megaflow {
+            if let Some(r) = self.cached(key, hash, &guard, pkt, in_port, ts_ns) {
+                return self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen);
+            }
+        }
+        let flow = match key {
+            Key::Local(f) => *f,
+            Key::Staged(i) => self.keys[i].flow,
         };
+        let x = self.upcall(&flow, layout, pkt, ts_ns);
+        if self.dp.cfg.megaflow {
+            match self.install(&flow, x, guard, pkt.data()) {
+                Ok(r) => {
+                    if self.dp.cfg.emc {
+                        let h = hash.unwrap_or_else(|| crate::emc::hash(&flow));
+                        self.emc_maybe_insert(&flow, h, r);
+                    }
+                    return self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen);
+                }
+                Err(x) => {
+                    return self.run_uncached(&x, in_port, pkt, layout, ts_ns, tx, output_seen)
+                }
+            }
+        }
+        self.run_uncached(&x, in_port, pkt, layout, ts_ns, tx, output_seen)
+    }
+
+    /// Executes a translation that is not cached and credits its rules.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
+    fn run_uncached(
+        &mut self,
+        x: &Xlation,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        layout: Layout,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> PassEnd {
+        let len = pkt.len();
+        let (end, stop) = self.execute(&x.actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+        self.credit_uncached(x, len, stop, ts_ns);
         end
     }
 
-    /// Looks `flow` up in the caches; returns the megaflow to execute if one matches and its
+    /// Looks the key up in the caches; returns the megaflow to execute if one matches and its
     /// recorded filter results still hold.
     #[allow(
         clippy::too_many_arguments,
@@ -1206,29 +1211,40 @@ impl Worker {
     )]
     fn cached(
         &mut self,
-        flow: &Flow,
+        key: Key<'_>,
         hash: Option<u64>,
         guard: &Guard,
         pkt: &mut PacketBuf,
         in_port: PortNo,
         ts_ns: u64,
     ) -> Option<MfRef> {
-        let use_emc = self.dp.cfg.emc;
-        let hash = match hash {
-            Some(h) => h,
-            None if use_emc => crate::emc::hash(flow),
-            None => 0,
-        };
         let Worker {
+            dp,
             emc,
             mf,
             exts,
             memo,
             scratch,
             c,
+            keys,
+            emc_insert_tick,
             ..
         } = self;
+        let flow = match key {
+            Key::Local(f) => f,
+            Key::Staged(i) => &keys[i].flow,
+        };
+        let use_emc = dp.cfg.emc;
+        let hash = match hash {
+            Some(h) => h,
+            None if use_emc => crate::emc::hash(flow),
+            None => 0,
+        };
         let mut check = |m: &Megaflow| {
+            if m.write_layout.is_none() && m.xlation.filters.is_empty() {
+                // Nothing recorded to check (most megaflows): what `holds` answers first.
+                return true;
+            }
             let mut env = CheckEnv {
                 exts,
                 memo,
@@ -1253,8 +1269,16 @@ impl Worker {
             }
         }
         let r = mf.lookup_with(flow, |_, m| check(m))?;
-        self.c.megaflow_hits += 1;
-        self.emc_maybe_insert(flow, hash, r);
+        c.megaflow_hits += 1;
+        if use_emc {
+            // Open vSwitch's `emc_probabilistic_insert`, as in `emc_maybe_insert`.
+            *emc_insert_tick += 1;
+            if *emc_insert_tick >= dp.cfg.emc_insert_inv_prob.max(1) {
+                *emc_insert_tick = 0;
+                let live = &*mf;
+                emc.insert(flow, hash, r, |x| live.is_live(x));
+            }
+        }
         Some(r)
     }
 
@@ -1460,14 +1484,23 @@ impl Worker {
                     }
                 }
                 OdpAction::Bpf(idx) => {
-                    let Some(info) = self.exts.get(*idx).cloned() else {
+                    let Some(info) = self.exts.get(*idx) else {
                         self.stopped_at = Some(self.bpf_ordinal);
                         return self.stop(*output_seen, DropReason::ExtAborted);
                     };
+                    let info: *const ExtInfo = Arc::as_ptr(info);
+                    // SAFETY: the extension snapshot `self.exts` is only replaced by `sync`,
+                    // between batches, never while actions run; the pointer stays valid for
+                    // this action (it saves two atomic reference-count updates per run).
+                    let info = unsafe { &*info };
                     self.c.ext_runs += 1;
-                    let r = info.ext.run(pkt, in_port, Some(ts_ns));
-                    stale = true;
-                    let v = verdict(&info, r);
+                    let r = self.run_ext(*idx, info, pkt, in_port, ts_ns);
+                    // Re-parse before the next header rewrite only if the program's verified
+                    // write set can move headers (or it has none: it may resize, or was not
+                    // accepted). The relayout regions are positioned by bytes that are
+                    // themselves relayout regions, so asking after the run answers as before.
+                    stale = stale || self.moves_headers(*idx, info, pkt.data(), &layout);
+                    let v = verdict(info, r);
                     if !matches!(v, ExtVerdict::Pass) {
                         self.stopped_at = Some(self.bpf_ordinal);
                     }
@@ -1495,6 +1528,69 @@ impl Worker {
             }
         }
         self.stop(*output_seen, DropReason::Action)
+    }
+
+    /// Runs extension `idx` (an action or a port hook), counting into the worker's
+    /// per-extension accumulator; [`Worker::flush_ext_stats`] adds it to the extension.
+    #[inline]
+    fn run_ext(
+        &mut self,
+        idx: u32,
+        info: &ExtInfo,
+        pkt: &mut PacketBuf,
+        in_port: PortNo,
+        ts_ns: u64,
+    ) -> Result<RunOutcome, ExtError> {
+        let i = idx as usize;
+        if self.ext_acc.len() <= i {
+            self.ext_acc.resize(i + 1, ExtensionStats::default());
+        }
+        self.ext_nth += 1;
+        let (nth, acc) = (self.ext_nth, &mut self.ext_acc[i]);
+        info.ext.run_counted(pkt, in_port, Some(ts_ns), nth, acc)
+    }
+
+    /// Adds the run counts gathered since the last flush to the extensions' counters (at the
+    /// end of every batch, before the extension snapshot can change).
+    fn flush_ext_stats(&mut self) {
+        for (i, acc) in self.ext_acc.iter_mut().enumerate() {
+            if acc.runs != 0 {
+                if let Some(info) = self.exts.get(i as u32) {
+                    info.ext.add_stats(acc);
+                }
+                *acc = ExtensionStats::default();
+            }
+        }
+    }
+
+    /// Whether extension `idx`'s verified write set can move headers of `frame` (laid out
+    /// as `layout`): then the layout must be re-parsed before the next header rewrite.
+    ///
+    /// The answer of [`write_impact`](crate::packet::fieldmap::write_impact) about relayout
+    /// depends on the write set, the layout and the frame's length, and on frame bytes only
+    /// when the transport header did not parse (the IP length bounds a relayout region);
+    /// outside that case the last answer is kept per (extension, layout, length). An index
+    /// is never reused for another program, so it names one write set.
+    fn moves_headers(&mut self, idx: u32, info: &ExtInfo, frame: &[u8], layout: &Layout) -> bool {
+        let Some(writes) = &info.writes else {
+            return true;
+        };
+        let key = (idx, *layout, frame.len());
+        let memo = layout.l4_payload().is_some() || layout.l4().is_none();
+        if memo {
+            if let Some((k, v)) = self.relayout_memo {
+                if k == key {
+                    return v;
+                }
+            }
+        }
+        let v = writes
+            .iter()
+            .any(|&(a, b)| crate::packet::fieldmap::write_impact(frame, layout, a, b).relayout);
+        if memo {
+            self.relayout_memo = Some((key, v));
+        }
+        v
     }
 
     fn scratch_flow(&mut self) -> Flow {

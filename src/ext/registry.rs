@@ -365,29 +365,68 @@ impl Extension {
         in_port: u32,
         time_ns: Option<u64>,
     ) -> Result<RunOutcome, ExtError> {
+        let nth = self.runs.fetch_add(1, Ordering::Relaxed);
+        let mut acc = ExtensionStats::default();
+        let r = self.run_sampled(tier, pkt, in_port, time_ns, nth, &mut acc);
+        acc.runs = 0; // counted above
+        self.add_stats(&acc);
+        r
+    }
+
+    /// Runs the extension on its tier, counting into `acc` instead of the extension's shared
+    /// counters (a worker adds `acc` with [`Extension::add_stats`] once per batch: an atomic
+    /// read-modify-write per run costs as much as a small program). `nth` numbers the run for
+    /// the timing sample.
+    pub fn run_counted(
+        &self,
+        pkt: &mut dyn PacketMem,
+        in_port: u32,
+        time_ns: Option<u64>,
+        nth: u64,
+        acc: &mut ExtensionStats,
+    ) -> Result<RunOutcome, ExtError> {
+        acc.runs += 1;
+        self.run_sampled(self.tier, pkt, in_port, time_ns, nth, acc)
+    }
+
+    /// Adds counts gathered by [`Extension::run_counted`] to the extension's counters.
+    pub fn add_stats(&self, acc: &ExtensionStats) {
+        let add = |c: &AtomicU64, v: u64| {
+            if v != 0 {
+                c.fetch_add(v, Ordering::Relaxed);
+            }
+        };
+        add(&self.runs, acc.runs);
+        add(&self.drops, acc.drops);
+        add(&self.faults, acc.faults);
+        add(&self.total_ns, acc.total_ns);
+        add(&self.timed_runs, acc.timed_runs);
+    }
+
+    /// One run, counted into `acc` except for `acc.runs`; timed if `nth` falls on the sample.
+    fn run_sampled(
+        &self,
+        tier: ExecTier,
+        pkt: &mut dyn PacketMem,
+        in_port: u32,
+        time_ns: Option<u64>,
+        nth: u64,
+        acc: &mut ExtensionStats,
+    ) -> Result<RunOutcome, ExtError> {
         // Reading the clock costs about as much as a JIT-compiled run, so one run in
         // TIMING_SAMPLE is timed and ns/run is the mean over the timed runs.
-        let timed = self
-            .runs
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(TIMING_SAMPLE);
-        let t0 = timed.then(Instant::now);
+        let t0 = nth.is_multiple_of(TIMING_SAMPLE).then(Instant::now);
         let out = self.program.run(tier, &self.maps, pkt, in_port, time_ns)?;
         if let Some(t0) = t0 {
-            self.total_ns
-                .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            self.timed_runs.fetch_add(1, Ordering::Relaxed);
+            acc.total_ns += t0.elapsed().as_nanos() as u64;
+            acc.timed_runs += 1;
         }
         let dropped = match self.abi {
             Abi::Xdp => matches!(out.retcode as u32 as u64, xdp::DROP | xdp::ABORTED),
             Abi::Ubpf => out.retcode == 0,
         };
-        if dropped {
-            self.drops.fetch_add(1, Ordering::Relaxed);
-        }
-        if out.fault.is_some() {
-            self.faults.fetch_add(1, Ordering::Relaxed);
-        }
+        acc.drops += u64::from(dropped);
+        acc.faults += u64::from(out.fault.is_some());
         Ok(out)
     }
 

@@ -710,6 +710,8 @@ pub struct Program {
     /// The body after relocation and context rewrite (without prologue).
     body: Vec<Insn>,
     has_local_calls: bool,
+    /// Whether the executed image calls any helper.
+    calls_helpers: bool,
     ctx_rewrites: Vec<usize>,
     map_region: Range<u64>,
 }
@@ -852,6 +854,7 @@ impl Program {
                 reason,
             })?;
         lower_to_le(&mut exec);
+        let calls_helpers = exec.iter().any(|i| i.is_helper_call());
 
         let checked_pro = prologue(abi, true);
         let fast_pro = prologue(abi, false);
@@ -891,6 +894,7 @@ impl Program {
             abi,
             body,
             has_local_calls,
+            calls_helpers,
             ctx_rewrites,
             map_region: maps.region_range(),
         })
@@ -945,11 +949,16 @@ impl Program {
         in_port: u32,
         time_ns: Option<u64>,
     ) -> Result<RunOutcome, ExtError> {
-        if let Err(reason) = self.tier_available(tier) {
+        let prepared = match tier {
+            ExecTier::Interpreter => true,
+            ExecTier::Jit => self.jit.is_some(),
+            ExecTier::Cranelift => self.cranelift.is_some(),
+        };
+        if !prepared {
             return Err(ExtError::TierRefused {
                 name: self.name.clone(),
                 tier: tier.name(),
-                reason,
+                reason: self.tier_available(tier).err().unwrap_or_default(),
             });
         }
         assert_eq!(
@@ -972,6 +981,9 @@ impl Program {
                 ),
             });
         }
+        if tier == ExecTier::Jit && !self.calls_helpers {
+            return Ok(self.run_jit_leaf(buf, start, end, in_port));
+        }
         let base = buf.as_mut_ptr();
         let blen = buf.len();
         let mut state = RunState {
@@ -989,8 +1001,9 @@ impl Program {
             fault: None,
         };
         // Runtime context: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-        // egress_ifindex, private pointer (see XDP_CTX_FIELDS).
-        let mut ctx = [0u8; CTX_RESERVE];
+        // egress_ifindex, private pointer (see XDP_CTX_FIELDS), written in place.
+        let ctx = &mut buf[..CTX_RESERVE];
+        ctx.fill(0);
         ctx[0..8].copy_from_slice(&state.data.to_le_bytes());
         ctx[8..16].copy_from_slice(&state.data_end.to_le_bytes());
         ctx[16..24].copy_from_slice(&state.data.to_le_bytes());
@@ -998,7 +1011,6 @@ impl Program {
         let private = RUNTIME_CTX_PRIVATE_OFFSET as usize;
         ctx[private..private + 8]
             .copy_from_slice(&(&state as *const RunState as u64).to_le_bytes());
-        buf[..CTX_RESERVE].copy_from_slice(&ctx);
 
         let region = self.map_region.clone();
         let _guard = RunGuard::install(&mut state);
@@ -1049,6 +1061,49 @@ impl Program {
             redirect: state.redirect,
             fault,
         })
+    }
+}
+
+impl Program {
+    /// [`Program::run`] on the JIT for a program that calls no helper: nothing can move the
+    /// packet's bounds, redirect it or record a fault, and nothing reads the run state, so
+    /// only the context is written (its private pointer stays zero).
+    fn run_jit_leaf(&self, buf: &mut [u8], start: usize, end: usize, in_port: u32) -> RunOutcome {
+        let base = buf.as_mut_ptr() as u64;
+        let ctx = &mut buf[..CTX_RESERVE];
+        ctx.fill(0);
+        ctx[0..8].copy_from_slice(&(base + start as u64).to_le_bytes());
+        ctx[8..16].copy_from_slice(&(base + end as u64).to_le_bytes());
+        ctx[16..24].copy_from_slice(&(base + start as u64).to_le_bytes());
+        ctx[24..28].copy_from_slice(&in_port.to_le_bytes());
+        let region = self.map_region.clone();
+        // SAFETY: as in `run`: the region is the live allocation of the prepared map set.
+        let mem: &mut [u8] = unsafe {
+            std::slice::from_raw_parts_mut(
+                region.start as *mut u8,
+                (region.end - region.start) as usize,
+            )
+        };
+        // SAFETY: the JIT tier exists only for programs the verifier accepted, whose accesses
+        // stay inside the buffer, the stack and the map values; `buf` is borrowed mutably.
+        let result = unsafe {
+            self.jit
+                .as_ref()
+                .expect("checked by run")
+                .execute_program_jit(mem, buf)
+        };
+        match result {
+            Ok(retcode) => RunOutcome {
+                retcode,
+                redirect: None,
+                fault: None,
+            },
+            Err(e) => RunOutcome {
+                retcode: xdp::ABORTED,
+                redirect: None,
+                fault: Some(e.to_string()),
+            },
+        }
     }
 }
 

@@ -36,7 +36,7 @@ pub const OFS_ABSENT: u16 = u16::MAX;
 /// Offsets are from the start of the frame; [`OFS_ABSENT`] means the layer was not found.
 /// **Invariant:** a present offset is at most the frame's length, and the offsets that are
 /// present increase in the order `l2_5 < l3 <= l4 <= l4_payload`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Eq, Hash, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(8))]
 pub struct Layout {
     /// Start of the MPLS label stack.
@@ -58,6 +58,16 @@ pub struct Layout {
     pub nw_frag: u8,
     /// Number of VLAN tags recorded in the flow key.
     pub n_vlans: u8,
+    /// Always zero: makes the layout 16 bytes without padding, so that it compares as one
+    /// 128-bit word (the caches compare layouts on every hit that recorded one).
+    pad: [u8; 3],
+}
+
+impl PartialEq for Layout {
+    #[inline]
+    fn eq(&self, other: &Layout) -> bool {
+        bytemuck::cast::<Layout, u128>(*self) == bytemuck::cast::<Layout, u128>(*other)
+    }
 }
 
 impl Default for Layout {
@@ -77,6 +87,7 @@ impl Layout {
         nw_proto: 0,
         nw_frag: 0,
         n_vlans: 0,
+        pad: [0; 3],
     };
 
     fn get(o: u16) -> Option<usize> {
