@@ -36,7 +36,7 @@ pub const OFS_ABSENT: u16 = u16::MAX;
 /// Offsets are from the start of the frame; [`OFS_ABSENT`] means the layer was not found.
 /// **Invariant:** a present offset is at most the frame's length, and the offsets that are
 /// present increase in the order `l2_5 < l3 <= l4 <= l4_payload`.
-#[derive(Clone, Copy, Debug, Eq, Hash, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(8))]
 pub struct Layout {
     /// Start of the MPLS label stack.
@@ -67,6 +67,12 @@ impl PartialEq for Layout {
     #[inline]
     fn eq(&self, other: &Layout) -> bool {
         bytemuck::cast::<Layout, u128>(*self) == bytemuck::cast::<Layout, u128>(*other)
+    }
+}
+
+impl std::hash::Hash for Layout {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        bytemuck::cast::<Layout, u128>(*self).hash(h);
     }
 }
 
