@@ -556,6 +556,7 @@ impl Datapath {
             ports: Vec::new(),
             port_hint: 0,
             relayout_memo: None,
+            pending: None,
             ext_acc: Vec::new(),
             ext_nth: 0,
             c: Counters::default(),
@@ -630,6 +631,9 @@ pub struct Worker {
     ports: Vec<(PortNo, PortCounters)>,
     /// Index in `ports` of the port last looked up.
     port_hint: usize,
+    /// Consecutive hits of one megaflow that went through all its actions, not yet counted
+    /// into it: (megaflow, packets, bytes, last timestamp).
+    pending: Option<(MfRef, u64, u64, u64)>,
     /// Run counts of extension actions and hooks by extension index, not yet added to the
     /// extensions' shared counters.
     ext_acc: Vec<ExtensionStats>,
@@ -950,6 +954,7 @@ impl Worker {
         p.rx_packets += n as u64;
         p.rx_bytes += bytes;
         p.forwarded += forwarded;
+        self.flush_pending();
         self.flush_ext_stats();
     }
 
@@ -973,6 +978,7 @@ impl Worker {
             Fate::Forwarded => p.forwarded += 1,
             Fate::Dropped(r) => p.drops[r as usize] += 1,
         }
+        self.flush_pending();
         self.flush_ext_stats();
         fate
     }
@@ -1067,11 +1073,35 @@ impl Worker {
         // counters, the packet and the sink), so the slice stays valid while it runs.
         let actions = unsafe { &*actions };
         let (end, stop) = self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
-        self.mf
-            .get_mut(r)
-            .expect("live megaflow")
-            .count(len, stop, ts_ns);
+        match (&mut self.pending, stop) {
+            (Some(p), None) if p.0 == r => {
+                p.1 += 1;
+                p.2 += len;
+                p.3 = ts_ns;
+            }
+            (_, None) => {
+                self.flush_pending();
+                self.pending = Some((r, 1, len, ts_ns));
+            }
+            (_, Some(_)) => self
+                .mf
+                .get_mut(r)
+                .expect("live megaflow")
+                .count(len, stop, ts_ns),
+        }
         end
+    }
+
+    /// Counts the run of hits of one megaflow gathered in `pending` into it (before the
+    /// cache changes and at the end of every batch, so readers outside a batch see exact
+    /// counts).
+    #[inline]
+    fn flush_pending(&mut self) {
+        if let Some((r, packets, bytes, ts)) = self.pending.take() {
+            if let Some(m) = self.mf.get_mut(r) {
+                m.count_n(packets, bytes, None, ts);
+            }
+        }
     }
 
     fn redirect(&mut self, tx: &mut dyn TxSink, pkt: &PacketBuf, port: PortNo, ts: u64) -> Fate {
@@ -1386,6 +1416,7 @@ impl Worker {
             mf.guard = Some(guard);
             mf.cached_filters = cached;
         }
+        self.flush_pending();
         match self.mf.insert(mf) {
             Ok((r, replaced)) => {
                 self.c.megaflows_installed += 1;

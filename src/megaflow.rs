@@ -31,6 +31,7 @@ use ofproto_bridge::flow::{Flow, FLOW_WORDS};
 use ofproto_bridge::xlate::Xlation;
 
 use crate::packet::Layout;
+use smallvec::SmallVec;
 
 /// Default maximum number of megaflows per worker (Open vSwitch's flow limit).
 pub const DEFAULT_CAPACITY: usize = 200_000;
@@ -98,7 +99,7 @@ pub struct Megaflow {
     /// Packets and bytes not yet credited to the rules, by where the packet stopped: index
     /// `k` for the `k`th extension action (it dropped, transmitted or redirected the packet),
     /// the last index for packets that went through every action.
-    pub uncredited: Vec<(u64, u64)>,
+    pub uncredited: SmallVec<[(u64, u64); 2]>,
     /// Timestamp of the last hit (ns).
     pub used_ns: u64,
 }
@@ -108,16 +109,23 @@ impl Megaflow {
     /// (`None`: it went through every action).
     #[inline]
     pub fn count(&mut self, len: u64, stopped_at: Option<usize>, now_ns: u64) {
-        self.packets += 1;
-        self.bytes += len;
+        self.count_n(1, len, stopped_at, now_ns);
+    }
+
+    /// Counts `packets` packets of `bytes` bytes in all that stopped at `stopped_at`, the
+    /// last of them at `now_ns`.
+    #[inline]
+    pub fn count_n(&mut self, packets: u64, bytes: u64, stopped_at: Option<usize>, now_ns: u64) {
+        self.packets += packets;
+        self.bytes += bytes;
         self.used_ns = now_ns;
         let n = self.xlation.bpf_marks.len();
         if self.uncredited.len() <= n {
             self.uncredited.resize(n + 1, (0, 0));
         }
         let u = &mut self.uncredited[stopped_at.unwrap_or(n).min(n)];
-        u.0 += 1;
-        u.1 += len;
+        u.0 += packets;
+        u.1 += bytes;
     }
 
     /// A megaflow for `xlation` of `flow`, installed under `xlation.mask`.
@@ -132,7 +140,7 @@ impl Megaflow {
             write_frame: None,
             packets: 0,
             bytes: 0,
-            uncredited: Vec::new(),
+            uncredited: SmallVec::new(),
             used_ns: 0,
         }
     }
@@ -196,7 +204,7 @@ struct Subtable {
     words: Vec<u8>,
     /// Masked-key hash → the megaflows under it: one per masked key and distinct set of
     /// recorded filter results (and, rarely, several masked keys with the same hash).
-    map: HashMap<u64, Vec<u32>, BuildHasherDefault<PassThrough>>,
+    map: HashMap<u64, SmallVec<[u32; 2]>, BuildHasherDefault<PassThrough>>,
     hits: u64,
 }
 
@@ -437,7 +445,7 @@ impl MegaflowCache {
         let st = slot.subtable as usize;
         let k = self.subtables[st].hash(&mf.flow);
         if let Some(slots) = self.subtables[st].map.get_mut(&k) {
-            slots.retain(|&i| i != r.slot);
+            slots.retain(|i| *i != r.slot);
             if slots.is_empty() {
                 self.subtables[st].map.remove(&k);
             }
