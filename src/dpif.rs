@@ -56,6 +56,9 @@ pub struct DpConfig {
     /// One megaflow hit in this many inserts its flow into the exact-match cache (Open
     /// vSwitch's `emc-insert-inv-prob`); 1 inserts on every hit.
     pub emc_insert_inv_prob: u32,
+    /// Skip exact-match lookups while they hit less than half the time (sampling one batch
+    /// in [`EMC_PROBE_EVERY`] to notice when they would hit again); insertions go on.
+    pub emc_bypass: bool,
     /// Maximum number of megaflows per worker.
     pub megaflow_capacity: usize,
     /// Number of workers (per-worker maps keep this many values).
@@ -68,6 +71,7 @@ impl Default for DpConfig {
             emc: true,
             megaflow: true,
             emc_insert_inv_prob: 100,
+            emc_bypass: true,
             megaflow_capacity: crate::megaflow::DEFAULT_CAPACITY,
             workers: 1,
         }
@@ -84,6 +88,11 @@ impl DpConfig {
         }
     }
 }
+
+/// Batches over which the exact-match hit rate is judged (see [`DpConfig::emc_bypass`]).
+pub const EMC_WINDOW: u32 = 64;
+/// While exact-match lookups are bypassed, one batch in this many still looks up.
+pub const EMC_PROBE_EVERY: u32 = 8;
 
 /// Where transmitted packets go.
 pub trait TxSink {
@@ -556,6 +565,9 @@ impl Datapath {
             ports: Vec::new(),
             port_hint: 0,
             relayout_memo: None,
+            emc_lookup: self.cfg.emc,
+            emc_on: true,
+            emc_window: (0, 0, 0),
             pending: None,
             ext_acc: Vec::new(),
             ext_nth: 0,
@@ -631,6 +643,12 @@ pub struct Worker {
     ports: Vec<(PortNo, PortCounters)>,
     /// Index in `ports` of the port last looked up.
     port_hint: usize,
+    /// Whether this batch looks packets up in the exact-match cache.
+    emc_lookup: bool,
+    /// Whether lookups are on for the current window (off: bypassed, probed).
+    emc_on: bool,
+    /// Batches, exact-match lookups and hits in the current window.
+    emc_window: (u32, u64, u64),
     /// Consecutive hits of one megaflow that went through all its actions, not yet counted
     /// into it: (megaflow, packets, bytes, last timestamp).
     pending: Option<(MfRef, u64, u64, u64)>,
@@ -917,6 +935,7 @@ impl Worker {
             return;
         };
         self.sync_if_needed(ts0);
+        self.emc_decide();
         // Per batch, not per packet: the ingress port's counters and its hook.
         let pi = self.port_index(in_port);
         let hook = self.exts.hooks.get(&in_port).copied();
@@ -932,7 +951,7 @@ impl Worker {
                     let k = &mut self.keys[i - start];
                     crate::packet::extract_to(pkt.data(), in_port, &mut k.flow, &mut k.layout);
                 }
-                if self.dp.cfg.emc {
+                if self.emc_lookup {
                     for k in &mut self.keys[..end - start] {
                         k.hash = crate::emc::hash(&k.flow);
                         self.emc.prefetch(k.hash);
@@ -967,6 +986,7 @@ impl Worker {
         tx: &mut dyn TxSink,
     ) -> Fate {
         self.sync_if_needed(ts_ns);
+        self.emc_decide();
         let pi = self.port_index(in_port);
         let hook = self.exts.hooks.get(&in_port).copied();
         let len = pkt.len() as u64;
@@ -981,6 +1001,28 @@ impl Worker {
         self.flush_pending();
         self.flush_ext_stats();
         fate
+    }
+
+    /// Decides whether this batch looks up the exact-match cache: Open vSwitch's EMC costs
+    /// a hash and a probe per packet, which pays only when most lookups hit (with 64k flows
+    /// it hits one packet in eight and costs a quarter of the throughput). Off for a window
+    /// when fewer than half the lookups hit; while off, one batch in [`EMC_PROBE_EVERY`]
+    /// looks up, and a window whose probes hit half the time turns lookups back on.
+    #[inline]
+    fn emc_decide(&mut self) {
+        if !self.dp.cfg.emc || !self.dp.cfg.emc_bypass {
+            self.emc_lookup = self.dp.cfg.emc;
+            return;
+        }
+        let (batches, lookups, hits) = &mut self.emc_window;
+        *batches += 1;
+        if *batches > EMC_WINDOW {
+            if *lookups > 0 {
+                self.emc_on = *hits * 2 >= *lookups;
+            }
+            (*batches, *lookups, *hits) = (1, 0, 0);
+        }
+        self.emc_lookup = self.emc_on || *batches % EMC_PROBE_EVERY == 0;
     }
 
     #[inline]
@@ -1133,11 +1175,12 @@ impl Worker {
         // miss copies it out for translation.
         match staged {
             Some(i) => {
-                let (layout, hash) = (self.keys[i].layout, self.keys[i].hash);
+                let layout = self.keys[i].layout;
+                let hash = self.emc_lookup.then_some(self.keys[i].hash);
                 self.pass_key(
                     Key::Staged(i),
                     layout,
-                    Some(hash),
+                    hash,
                     pkt,
                     in_port,
                     ts_ns,
@@ -1258,6 +1301,8 @@ impl Worker {
             c,
             keys,
             emc_insert_tick,
+            emc_lookup,
+            emc_window,
             ..
         } = self;
         let flow = match key {
@@ -1265,11 +1310,7 @@ impl Worker {
             Key::Staged(i) => &keys[i].flow,
         };
         let use_emc = dp.cfg.emc;
-        let hash = match hash {
-            Some(h) => h,
-            None if use_emc => crate::emc::hash(flow),
-            None => 0,
-        };
+        let mut hash = hash;
         let mut check = |m: &Megaflow| {
             if m.write_layout.is_none() && m.xlation.filters.is_empty() {
                 // Nothing recorded to check (most megaflows): what `holds` answers first.
@@ -1286,25 +1327,30 @@ impl Worker {
             };
             env.holds(m, guard)
         };
-        if use_emc {
-            if let Some(r) = emc.lookup(flow, hash) {
+        if use_emc && *emc_lookup {
+            let h = *hash.get_or_insert_with(|| crate::emc::hash(flow));
+            emc_window.1 += 1;
+            if let Some(r) = emc.lookup(flow, h) {
                 match mf.get(r) {
                     Some(m) if check(m) => {
                         c.emc_hits += 1;
+                        emc_window.2 += 1;
                         return Some(r);
                     }
                     Some(_) => {}
-                    None => emc.remove(flow, hash),
+                    None => emc.remove(flow, h),
                 }
             }
         }
         let r = mf.lookup_with(flow, |_, m| check(m))?;
         c.megaflow_hits += 1;
         if use_emc {
-            // Open vSwitch's `emc_probabilistic_insert`, as in `emc_maybe_insert`.
+            // Open vSwitch's `emc_probabilistic_insert`, as in `emc_maybe_insert` (also while
+            // lookups are bypassed, so that a probe sees what the cache would hold).
             *emc_insert_tick += 1;
             if *emc_insert_tick >= dp.cfg.emc_insert_inv_prob.max(1) {
                 *emc_insert_tick = 0;
+                let hash = hash.unwrap_or_else(|| crate::emc::hash(flow));
                 let live = &*mf;
                 emc.insert(flow, hash, r, |x| live.is_live(x));
             }
@@ -2157,5 +2203,58 @@ table=0,priority=0,actions=drop
             out
         };
         assert_eq!(run(DpConfig::default()), run(DpConfig::cacheless()));
+    }
+
+    /// Runs `batches` batches of 32 packets of flows `flow(i)` through `w`.
+    fn run_batches(w: &mut Worker, batches: u32, flow: impl Fn(u32) -> u32) {
+        let mut sink = |_: PortNo, _: &[u8], _: u64| {};
+        let mut batch = Batch::new();
+        for b in 0..batches {
+            batch.clear();
+            for i in 0..32 {
+                batch.push(&frame(flow(b * 32 + i)), u64::from(b));
+            }
+            w.process_batch(1, &mut batch, &mut sink);
+        }
+    }
+
+    #[test]
+    fn exact_match_lookups_are_bypassed_while_they_miss_and_resume_when_they_would_hit() {
+        let (_dp, mut w) = setup(DpConfig::default());
+        // One flow: the exact-match cache answers, lookups stay on.
+        run_batches(&mut w, 4 * EMC_WINDOW, |_| 1);
+        assert!(w.emc_on);
+        let hits = w.stats().emc_hits;
+        assert!(hits > 0);
+        // 20000 flows round robin: an 8192-entry cache can hold fewer than half of them.
+        run_batches(&mut w, 20 * EMC_WINDOW, |i| 2 + i % 20_000);
+        assert!(!w.emc_on, "lookups should be bypassed");
+        let before = w.stats();
+        run_batches(&mut w, EMC_WINDOW, |i| 2 + i % 20_000);
+        let after = w.stats();
+        assert_eq!(after.upcalls, before.upcalls, "every flow has its megaflow");
+        // Probes only: one batch in EMC_PROBE_EVERY looks up.
+        assert!(after.emc_hits - before.emc_hits <= u64::from(32 * EMC_WINDOW / EMC_PROBE_EVERY));
+        assert_eq!(
+            after.emc_hits + after.megaflow_hits - before.emc_hits - before.megaflow_hits,
+            u64::from(32 * EMC_WINDOW)
+        );
+        // Back to one flow: a probe sees hits, and the next window looks up every batch.
+        run_batches(&mut w, 3 * EMC_WINDOW, |_| 1);
+        assert!(w.emc_on, "lookups should resume");
+        let before = w.stats();
+        run_batches(&mut w, EMC_WINDOW, |_| 1);
+        let after = w.stats();
+        assert_eq!(after.emc_hits - before.emc_hits, u64::from(32 * EMC_WINDOW));
+    }
+
+    #[test]
+    fn without_bypass_every_packet_looks_up() {
+        let (_dp, mut w) = setup(DpConfig {
+            emc_bypass: false,
+            ..DpConfig::default()
+        });
+        run_batches(&mut w, 4 * EMC_WINDOW, |i| 2 + i % 20_000);
+        assert!(w.emc_lookup);
     }
 }

@@ -377,6 +377,7 @@ fn check(rules: &[String], ops: &[Op], exts: bool, policy: Reclassify) {
         DpConfig::default(),
         DpConfig {
             emc_insert_inv_prob: 1,
+            emc_bypass: false,
             ..DpConfig::default()
         },
         DpConfig {
