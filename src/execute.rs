@@ -233,6 +233,7 @@ fn set_sctp_port(
 /// datapath silently skips a set action whose header is absent (a later IP fragment has no
 /// ports to rewrite), so a datapath mirroring it treats [`ExecError::MissingHeader`] as a
 /// no-op.
+#[inline]
 pub fn set_masked<B: AsMut<[u8]> + ?Sized>(
     buf: &mut B,
     layout: &Layout,
@@ -287,6 +288,7 @@ fn set_fast(
 }
 
 /// [`set_masked`] for every field and mask.
+#[inline(never)]
 fn set_general(
     buf: &mut [u8],
     layout: &Layout,

@@ -82,6 +82,7 @@ impl PacketBuf {
     /// Replaces the contents with a copy of `frame`, restoring the full headroom and at least
     /// [`TAILROOM`] bytes of tailroom. Allocates only if `frame` is longer than any frame this
     /// buffer held before.
+    #[inline]
     pub fn load(&mut self, frame: &[u8]) {
         let need = HEADROOM + frame.len();
         if self.buf.len() < need + TAILROOM {

@@ -153,6 +153,7 @@ impl Batch {
 
     /// The buffer the next packet goes into, or `None` when full. The packet only counts
     /// once [`Batch::commit`] is called.
+    #[inline]
     pub fn slot(&mut self) -> Option<&mut PacketBuf> {
         if self.is_full() {
             return None;
@@ -165,6 +166,7 @@ impl Batch {
     }
 
     /// Counts the packet written into [`Batch::slot`], received at `ts_ns`.
+    #[inline]
     pub fn commit(&mut self, ts_ns: u64) {
         debug_assert!(self.len < self.pkts.len());
         self.ts[self.len] = ts_ns;
@@ -172,6 +174,7 @@ impl Batch {
     }
 
     /// Appends a copy of `frame`; returns false (and does nothing) when the batch is full.
+    #[inline]
     pub fn push(&mut self, frame: &[u8], ts_ns: u64) -> bool {
         match self.slot() {
             Some(b) => {
@@ -184,11 +187,13 @@ impl Batch {
     }
 
     /// The `i`th packet and its timestamp.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<(&PacketBuf, u64)> {
         (i < self.len).then(|| (&self.pkts[i], self.ts[i]))
     }
 
     /// The `i`th packet, mutably, and its timestamp.
+    #[inline]
     pub fn get_mut(&mut self, i: usize) -> Option<(&mut PacketBuf, u64)> {
         (i < self.len).then(|| (&mut self.pkts[i], self.ts[i]))
     }
