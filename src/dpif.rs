@@ -567,6 +567,7 @@ impl Datapath {
             relayout_memo: None,
             emc_lookup: self.cfg.emc,
             emc_on: true,
+            emc_pre: EmcPre::NotTried,
             emc_window: (0, 0, 0),
             pending: None,
             ext_acc: Vec::new(),
@@ -645,6 +646,9 @@ pub struct Worker {
     port_hint: usize,
     /// Whether this batch looks packets up in the exact-match cache.
     emc_lookup: bool,
+    /// What [`Worker::express`] found in the exact-match cache for the pass it hands over
+    /// to, so that the pass does not look it up again.
+    emc_pre: EmcPre,
     /// Whether lookups are on for the current window (off: bypassed, probed).
     emc_on: bool,
     /// Batches, exact-match lookups and hits in the current window.
@@ -682,6 +686,15 @@ struct Staged {
     layout: Layout,
     /// The exact-match hash of `flow` (0 when the exact-match cache is off).
     hash: u64,
+}
+
+/// The exact-match lookup [`Worker::express`] made for the pass it hands a packet to.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum EmcPre {
+    #[default]
+    NotTried,
+    Missed,
+    Found(MfRef),
 }
 
 /// Where a pass's key is: in the batch stage, or extracted by the pass itself.
@@ -1069,7 +1082,13 @@ impl Worker {
             }
         }
         let mut output_seen = false;
-        let mut end = self.pass(in_port, 0, staged, pkt, ts_ns, tx, &mut output_seen);
+        let len = pkt.len() as u32;
+        let mut end = match staged.and_then(|i| self.express(i, len)) {
+            Some((r, layout)) => {
+                self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, &mut output_seen)
+            }
+            None => self.pass(in_port, 0, staged, pkt, ts_ns, tx, &mut output_seen),
+        };
         let mut passes = 0;
         loop {
             match end {
@@ -1086,6 +1105,59 @@ impl Worker {
                     }
                     end = self.pass(in_port, id, None, pkt, ts_ns, tx, &mut output_seen);
                 }
+            }
+        }
+    }
+
+    /// The common case of a staged packet, without the general pass's set-up: its
+    /// exact-match entry names a megaflow whose recorded conditions hold without running
+    /// anything (no write-set layout but the packet's; filter results, if any, all stateless
+    /// ones reusable under the packet's guard), which is what [`Worker::cached`] would
+    /// answer. Anything else goes to the general pass, told what the lookup found
+    /// (`emc_pre`): a miss, or an entry with filters to run (or a stale one).
+    #[inline]
+    fn express(&mut self, i: usize, len: u32) -> Option<(MfRef, Layout)> {
+        if !self.emc_lookup {
+            return None;
+        }
+        let k = &self.keys[i];
+        match self.emc.lookup(&k.flow, k.hash) {
+            Some(r) => {
+                // Filter results count when every one is a reusable stateless result (what
+                // `CheckEnv::holds` would reuse without running anything).
+                let reused = |m: &Megaflow| {
+                    let n = m.xlation.filters.len();
+                    let all = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+                    n == 0
+                        || (n <= 64
+                            && m.cached_filters & all == all
+                            && m.guard
+                                == Some(Guard {
+                                    layout: k.layout,
+                                    len,
+                                }))
+                };
+                let filters = match self.mf.get(r) {
+                    Some(m) if m.write_layout.is_none_or(|l| l == k.layout) && reused(m) => {
+                        m.xlation.filters.len() as u64
+                    }
+                    _ => u64::MAX,
+                };
+                if filters == u64::MAX {
+                    // The general pass checks this entry (or drops it if stale).
+                    self.emc_pre = EmcPre::Found(r);
+                    return None;
+                }
+                self.emc_window.1 += 1;
+                self.emc_window.2 += 1;
+                self.c.emc_hits += 1;
+                self.c.filter_cached += filters;
+                Some((r, k.layout))
+            }
+            None => {
+                self.emc_window.1 += 1;
+                self.emc_pre = EmcPre::Missed;
+                None
             }
         }
     }
@@ -1303,6 +1375,7 @@ impl Worker {
             emc_insert_tick,
             emc_lookup,
             emc_window,
+            emc_pre,
             ..
         } = self;
         let flow = match key {
@@ -1327,10 +1400,15 @@ impl Worker {
             };
             env.holds(m, guard)
         };
-        if use_emc && *emc_lookup {
+        let pre = std::mem::take(emc_pre);
+        if use_emc && *emc_lookup && pre != EmcPre::Missed {
             let h = *hash.get_or_insert_with(|| crate::emc::hash(flow));
             emc_window.1 += 1;
-            if let Some(r) = emc.lookup(flow, h) {
+            let found = match pre {
+                EmcPre::Found(r) => Some(r),
+                _ => emc.lookup(flow, h),
+            };
+            if let Some(r) = found {
                 match mf.get(r) {
                     Some(m) if check(m) => {
                         c.emc_hits += 1;
