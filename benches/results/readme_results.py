@@ -19,9 +19,10 @@ out.append('Each variant: a warm-up (two passes over its traffic, then %.1f s), 
            'Open vSwitch 3.1 + DPDK 22.11 figures (one PMD core, `net_pcap` looping the capture, same machine type) '
            'are from WORKLOADS.md. Targets are issue 5\'s; none is asserted.\n' % (
     s['warmup']['secs'] + s['warmup']['nanos']/1e9, s['runs'], s['duration']['secs'] + s['duration']['nanos']/1e9))
-out.append('**This run was made with nothing else running (load average 1.6 when it started, from the previous '
-           'runs), but on a shared KVM guest whose neighbours are not ours: the same binary gave fwd-1flow 11 and '
-           '15.5 Mpps in two runs a minute apart, so compare medians across runs, not single figures. '
+out.append('**This run was made with nothing else of ours running (load average 1.9 when it started), on a '
+           'shared KVM guest whose neighbours are not ours: the same binary gave fwd-1flow 11 and 15.5 Mpps in two '
+           'runs a minute apart, and a full rerun right after this one gave most figures 15–30% lower (workers-2 '
+           '1.73×, upcall 0.89 M/s, action-ttl 1.63×), so compare medians across runs, not single figures. '
            '`scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=verifier|always]` counts instructions per packet with '
            'callgrind, which the neighbours do not change.**\n')
 out.append('| scenario | variant | Mpps | ± | ns/pkt | EMC / megaflow / upcall | recirc/pkt | ext runs/pkt | ns/ext run | megaflows | peak MiB |')
@@ -92,12 +93,14 @@ What the figures say, and what they do not:
   %s, one packet of fwd-1flow (copy, parse, lookup, rewrite, output, no extension) %s, so even
   a free extension would give at most %s; 1.8× needs the extension run itself to cost under
   %s, and it costs %s (`verifier` − fwd-1flow: context set-up, the JIT-compiled program,
-  the verdict). This session cut that overhead by about a third (no
-  re-parse when the verified write set cannot move headers, no run state for programs that
-  call no helper, per-worker counters), not far enough.
+  the verdict). That overhead was cut by about a third (no re-parse when the verified write
+  set cannot move headers, no run state for programs that call no helper, per-worker
+  counters, a first pass without the general set-up): action-ttl went from 1.39× to
+  1.63–1.90× across this session's runs, around the target but not reliably over it.
 ''' % cap_words() + '''- **cranelift** refuses every benchmark extension (rbpf 0.4.1 compiles 64-bit conditional
   jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
-- **workers-2** scales when the second core is idle (2 workers pinned to the 2 CPUs).
+- **workers-2** scales when the second vCPU is idle (2 workers pinned to the 2 CPUs): 1.92–2.13× in
+  the runs of this session's commits, 1.65–1.73× in the two last ones, when the host was busy.
 - **Exact-match bypass.** Lookups in the exact-match cache are skipped while fewer than half of
   them hit (one batch in 8 still looks up; `DpConfig::emc_bypass`): with 64k flows the
   8192-entry cache hit one packet in eight and its hash and probe cost more than they saved.
