@@ -568,7 +568,7 @@ impl Datapath {
             emc_lookup: self.cfg.emc,
             emc_on: true,
             emc_pre: EmcPre::NotTried,
-            emc_window: (0, 0, 0),
+            emc_window: EmcWindow::default(),
             pending: None,
             ext_acc: Vec::new(),
             ext_nth: 0,
@@ -576,7 +576,6 @@ impl Datapath {
             memo: Vec::new(),
             scratch: PacketBuf::new(),
             keys: Box::new([Staged::default(); MAX_BATCH]),
-            emc_insert_tick: 0,
             last_sync_ns: 0,
             used_layout: false,
             bpf_ordinal: 0,
@@ -651,8 +650,8 @@ pub struct Worker {
     emc_pre: EmcPre,
     /// Whether lookups are on for the current window (off: bypassed, probed).
     emc_on: bool,
-    /// Batches, exact-match lookups and hits in the current window.
-    emc_window: (u32, u64, u64),
+    /// Exact-match lookups and hits in the current window.
+    emc_window: EmcWindow,
     /// Consecutive hits of one megaflow that went through all its actions, not yet counted
     /// into it: (megaflow, packets, bytes, last timestamp).
     pending: Option<(MfRef, u64, u64, u64)>,
@@ -669,7 +668,6 @@ pub struct Worker {
     scratch: PacketBuf,
     /// The current batch's first-pass keys (batch stage).
     keys: Box<[Staged; MAX_BATCH]>,
-    emc_insert_tick: u32,
     last_sync_ns: u64,
     /// Set by an upcall whose translation mapped a write set through the packet's layout.
     used_layout: bool,
@@ -684,8 +682,16 @@ pub struct Worker {
 struct Staged {
     flow: Flow,
     layout: Layout,
-    /// The exact-match hash of `flow` (0 when the exact-match cache is off).
+    /// The exact-match hash of `flow` (computed only for batches that look up).
     hash: u64,
+}
+
+/// The window over which exact-match lookups are judged (see [`DpConfig::emc_bypass`]).
+#[derive(Clone, Copy, Default)]
+struct EmcWindow {
+    batches: u32,
+    lookups: u64,
+    hits: u64,
 }
 
 /// The exact-match lookup [`Worker::express`] made for the pass it hands a packet to.
@@ -780,11 +786,12 @@ impl CheckEnv<'_> {
     /// every filter it recorded answers the same (cached stateless results are reused when
     /// the guard holds; the others run, at most once per filter and pass).
     fn holds(&mut self, m: &Megaflow, guard: &Guard) -> bool {
+        if let Some(reused) = m.holds_as_recorded(guard) {
+            self.c.filter_cached += reused;
+            return true;
+        }
         if m.write_layout.is_some_and(|wl| wl != guard.layout) {
             return false;
-        }
-        if m.xlation.filters.is_empty() {
-            return true;
         }
         let reuse = m.guard.as_ref() == Some(guard);
         for (i, &(idx, want)) in m.xlation.filters.iter().enumerate() {
@@ -986,8 +993,7 @@ impl Worker {
         p.rx_packets += n as u64;
         p.rx_bytes += bytes;
         p.forwarded += forwarded;
-        self.flush_pending();
-        self.flush_ext_stats();
+        self.end_batch();
     }
 
     /// Processes one packet received on `in_port` at `ts_ns`.
@@ -1011,9 +1017,16 @@ impl Worker {
             Fate::Forwarded => p.forwarded += 1,
             Fate::Dropped(r) => p.drops[r as usize] += 1,
         }
+        self.end_batch();
+        fate
+    }
+
+    /// Adds what the batch gathered per worker (megaflow hits, extension runs) to the shared
+    /// counters, so that readers outside a batch see exact counts.
+    #[inline]
+    fn end_batch(&mut self) {
         self.flush_pending();
         self.flush_ext_stats();
-        fate
     }
 
     /// Decides whether this batch looks up the exact-match cache: Open vSwitch's EMC costs
@@ -1027,15 +1040,18 @@ impl Worker {
             self.emc_lookup = self.dp.cfg.emc;
             return;
         }
-        let (batches, lookups, hits) = &mut self.emc_window;
-        *batches += 1;
-        if *batches > EMC_WINDOW {
-            if *lookups > 0 {
-                self.emc_on = *hits * 2 >= *lookups;
+        let w = &mut self.emc_window;
+        w.batches += 1;
+        if w.batches > EMC_WINDOW {
+            if w.lookups > 0 {
+                self.emc_on = w.hits * 2 >= w.lookups;
             }
-            (*batches, *lookups, *hits) = (1, 0, 0);
+            *w = EmcWindow {
+                batches: 1,
+                ..EmcWindow::default()
+            };
         }
-        self.emc_lookup = self.emc_on || *batches % EMC_PROBE_EVERY == 0;
+        self.emc_lookup = self.emc_on || w.batches.is_multiple_of(EMC_PROBE_EVERY);
     }
 
     #[inline]
@@ -1123,39 +1139,23 @@ impl Worker {
         let k = &self.keys[i];
         match self.emc.lookup(&k.flow, k.hash) {
             Some(r) => {
-                // Filter results count when every one is a reusable stateless result (what
-                // `CheckEnv::holds` would reuse without running anything).
-                let reused = |m: &Megaflow| {
-                    let n = m.xlation.filters.len();
-                    let all = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
-                    n == 0
-                        || (n <= 64
-                            && m.cached_filters & all == all
-                            && m.guard
-                                == Some(Guard {
-                                    layout: k.layout,
-                                    len,
-                                }))
+                let guard = Guard {
+                    layout: k.layout,
+                    len,
                 };
-                let filters = match self.mf.get(r) {
-                    Some(m) if m.write_layout.is_none_or(|l| l == k.layout) && reused(m) => {
-                        m.xlation.filters.len() as u64
-                    }
-                    _ => u64::MAX,
-                };
-                if filters == u64::MAX {
+                let Some(reused) = self.mf.get(r).and_then(|m| m.holds_as_recorded(&guard)) else {
                     // The general pass checks this entry (or drops it if stale).
                     self.emc_pre = EmcPre::Found(r);
                     return None;
-                }
-                self.emc_window.1 += 1;
-                self.emc_window.2 += 1;
+                };
+                self.emc_window.lookups += 1;
+                self.emc_window.hits += 1;
                 self.c.emc_hits += 1;
-                self.c.filter_cached += filters;
+                self.c.filter_cached += reused;
                 Some((r, k.layout))
             }
             None => {
-                self.emc_window.1 += 1;
+                self.emc_window.lookups += 1;
                 self.emc_pre = EmcPre::Missed;
                 None
             }
@@ -1314,8 +1314,14 @@ impl Worker {
             match self.install(&flow, x, guard, pkt.data()) {
                 Ok(r) => {
                     if self.dp.cfg.emc {
-                        let h = hash.unwrap_or_else(|| crate::emc::hash(&flow));
-                        self.emc_maybe_insert(&flow, h, r);
+                        let live = &self.mf;
+                        self.emc.probabilistic_insert(
+                            self.dp.cfg.emc_insert_inv_prob,
+                            &flow,
+                            || hash.unwrap_or_else(|| crate::emc::hash(&flow)),
+                            r,
+                            |x| live.is_live(x),
+                        );
                     }
                     return self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen);
                 }
@@ -1372,7 +1378,6 @@ impl Worker {
             scratch,
             c,
             keys,
-            emc_insert_tick,
             emc_lookup,
             emc_window,
             emc_pre,
@@ -1385,8 +1390,9 @@ impl Worker {
         let use_emc = dp.cfg.emc;
         let mut hash = hash;
         let mut check = |m: &Megaflow| {
-            if m.write_layout.is_none() && m.xlation.filters.is_empty() {
-                // Nothing recorded to check (most megaflows): what `holds` answers first.
+            // Most megaflows: nothing to run (what `holds` answers first, without its set-up).
+            if let Some(reused) = m.holds_as_recorded(guard) {
+                c.filter_cached += reused;
                 return true;
             }
             let mut env = CheckEnv {
@@ -1403,7 +1409,7 @@ impl Worker {
         let pre = std::mem::take(emc_pre);
         if use_emc && *emc_lookup && pre != EmcPre::Missed {
             let h = *hash.get_or_insert_with(|| crate::emc::hash(flow));
-            emc_window.1 += 1;
+            emc_window.lookups += 1;
             let found = match pre {
                 EmcPre::Found(r) => Some(r),
                 _ => emc.lookup(flow, h),
@@ -1412,7 +1418,7 @@ impl Worker {
                 match mf.get(r) {
                     Some(m) if check(m) => {
                         c.emc_hits += 1;
-                        emc_window.2 += 1;
+                        emc_window.hits += 1;
                         return Some(r);
                     }
                     Some(_) => {}
@@ -1423,32 +1429,17 @@ impl Worker {
         let r = mf.lookup_with(flow, |_, m| check(m))?;
         c.megaflow_hits += 1;
         if use_emc {
-            // Open vSwitch's `emc_probabilistic_insert`, as in `emc_maybe_insert` (also while
-            // lookups are bypassed, so that a probe sees what the cache would hold).
-            *emc_insert_tick += 1;
-            if *emc_insert_tick >= dp.cfg.emc_insert_inv_prob.max(1) {
-                *emc_insert_tick = 0;
-                let hash = hash.unwrap_or_else(|| crate::emc::hash(flow));
-                let live = &*mf;
-                emc.insert(flow, hash, r, |x| live.is_live(x));
-            }
+            // Also while lookups are bypassed, so that a probe sees what the cache would hold.
+            let live = &*mf;
+            emc.probabilistic_insert(
+                dp.cfg.emc_insert_inv_prob,
+                flow,
+                || hash.unwrap_or_else(|| crate::emc::hash(flow)),
+                r,
+                |x| live.is_live(x),
+            );
         }
         Some(r)
-    }
-
-    /// Inserts `flow` → `r` into the exact-match cache, one time in `emc_insert_inv_prob`
-    /// (after a megaflow hit or an upcall, as Open vSwitch's `emc_probabilistic_insert`).
-    #[inline]
-    fn emc_maybe_insert(&mut self, flow: &Flow, hash: u64, r: MfRef) {
-        if !self.dp.cfg.emc {
-            return;
-        }
-        self.emc_insert_tick += 1;
-        if self.emc_insert_tick >= self.dp.cfg.emc_insert_inv_prob.max(1) {
-            self.emc_insert_tick = 0;
-            let mf = &self.mf;
-            self.emc.insert(flow, hash, r, |x| mf.is_live(x));
-        }
     }
 
     /// Credits the rules of a megaflow that an upcall replaced with what it still counted.

@@ -89,6 +89,8 @@ pub struct Emc {
     sigs: Box<[u32]>,
     entries: Box<[Entry]>,
     len: usize,
+    /// Insertion candidates since the last insertion ([`Emc::probabilistic_insert`]).
+    insert_tick: u32,
 }
 
 impl Default for Emc {
@@ -111,6 +113,26 @@ impl Emc {
             ]
             .into_boxed_slice(),
             len: 0,
+            insert_tick: 0,
+        }
+    }
+
+    /// Inserts `key` → `mf` one time in `inv_prob` (Open vSwitch's
+    /// `emc_probabilistic_insert`: after a megaflow hit or an upcall, so that a flow seen
+    /// once does not evict an established one). The hash is computed only when inserting.
+    #[inline]
+    pub fn probabilistic_insert(
+        &mut self,
+        inv_prob: u32,
+        key: &Flow,
+        hash: impl FnOnce() -> u64,
+        mf: MfRef,
+        live: impl Fn(MfRef) -> bool,
+    ) {
+        self.insert_tick += 1;
+        if self.insert_tick >= inv_prob.max(1) {
+            self.insert_tick = 0;
+            self.insert(key, hash(), mf, live);
         }
     }
 

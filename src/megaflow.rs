@@ -128,6 +128,24 @@ impl Megaflow {
         u.1 += bytes;
     }
 
+    /// Whether the megaflow holds for a packet that meets `guard` without running anything:
+    /// its write-set layout (if any) is the packet's, and every filter result it recorded is
+    /// a stateless one reusable under the guard. Gives the number of reused filter results;
+    /// `None` means a filter must run or the layout differs.
+    #[inline]
+    pub fn holds_as_recorded(&self, guard: &Guard) -> Option<u64> {
+        if self.write_layout.is_some_and(|l| l != guard.layout) {
+            return None;
+        }
+        let n = self.xlation.filters.len();
+        if n == 0 {
+            return Some(0);
+        }
+        let all = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+        (n <= 64 && self.cached_filters & all == all && self.guard.as_ref() == Some(guard))
+            .then_some(n as u64)
+    }
+
     /// A megaflow for `xlation` of `flow`, installed under `xlation.mask`.
     pub fn new(flow: Flow, xlation: Xlation) -> Megaflow {
         Megaflow {
