@@ -703,6 +703,27 @@ enum EmcPre {
     Found(MfRef),
 }
 
+/// What [`Worker::express`] did with a staged packet.
+enum Express {
+    /// It handled the packet.
+    Done(Fate),
+    /// Its exact-match entry names this megaflow, which holds for the packet (laid out so).
+    Hit(MfRef, Layout),
+    /// The general pass must look up the packet (the `n`th of the stage).
+    Pass(usize),
+}
+
+/// How a packet's first pass starts.
+#[derive(Clone, Copy)]
+enum Start {
+    /// With the actions of a megaflow that holds for the packet (laid out so).
+    Hit(MfRef, Layout),
+    /// With a lookup of the key staged at this index.
+    Staged(usize),
+    /// By extracting the key.
+    Extract,
+}
+
 /// Where a pass's key is: in the batch stage, or extracted by the pass itself.
 #[derive(Clone, Copy)]
 enum Key<'a> {
@@ -897,6 +918,49 @@ fn map_write_set(
 }
 
 /// Un-wildcards the flow-key fields that decide a frame's header layout.
+/// Index of port `no`'s counters in `ports` (added on first use; indices stay valid).
+fn port_slot(ports: &mut Vec<(PortNo, PortCounters)>, no: PortNo) -> u32 {
+    let i = match ports.iter().position(|(p, _)| *p == no) {
+        Some(i) => i,
+        None => {
+            ports.push((no, PortCounters::default()));
+            ports.len() - 1
+        }
+    };
+    i as u32
+}
+
+/// Runs a megaflow's compiled actions on a packet it [fits](execute::Plan::fits) (`actions`
+/// are the ones it was compiled from); what [`Worker::execute`] does with the actions.
+#[inline]
+fn run_plan(
+    plan: &execute::Plan,
+    actions: &[OdpAction],
+    pkt: &mut PacketBuf,
+    ports: &mut [(PortNo, PortCounters)],
+    ts_ns: u64,
+    tx: &mut dyn TxSink,
+) -> Fate {
+    let mut out = false;
+    for &step in &plan.steps {
+        match step {
+            execute::Step::Output { port, slot } => {
+                out = true;
+                let c = &mut ports[slot as usize].1;
+                c.tx_packets += 1;
+                c.tx_bytes += pkt.len() as u64;
+                tx.transmit(port, pkt.data(), ts_ns);
+            }
+            _ => plan.rewrite(step, actions, pkt.data_mut()),
+        }
+    }
+    if out {
+        Fate::Forwarded
+    } else {
+        Fate::Dropped(plan.drop)
+    }
+}
+
 fn layout_mask(wc: &mut Flow) {
     wc.dl_type = !0;
     for v in wc.vlans.iter_mut() {
@@ -927,13 +991,7 @@ impl Worker {
     }
 
     fn port_index_slow(&mut self, no: PortNo) -> usize {
-        match self.ports.iter().position(|(p, _)| *p == no) {
-            Some(i) => i,
-            None => {
-                self.ports.push((no, PortCounters::default()));
-                self.ports.len() - 1
-            }
-        }
+        port_slot(&mut self.ports, no) as usize
     }
 
     #[inline]
@@ -982,7 +1040,17 @@ impl Worker {
                 let (pkt, ts) = batch.get_mut(i).expect("index below len");
                 bytes += pkt.len() as u64;
                 let first = staged.then_some(i - start);
-                match self.pipeline(in_port, hook, first, pkt, ts, tx) {
+                let fate = match first.map(|k| self.express(k, pkt, ts, tx)) {
+                    Some(Express::Done(f)) => f,
+                    Some(Express::Hit(r, layout)) => {
+                        self.pipeline(in_port, hook, Start::Hit(r, layout), pkt, ts, tx)
+                    }
+                    Some(Express::Pass(k)) => {
+                        self.pipeline(in_port, hook, Start::Staged(k), pkt, ts, tx)
+                    }
+                    None => self.pipeline(in_port, hook, Start::Extract, pkt, ts, tx),
+                };
+                match fate {
                     Fate::Forwarded => forwarded += 1,
                     Fate::Dropped(r) => self.ports[pi].1.drops[r as usize] += 1,
                 }
@@ -1009,7 +1077,7 @@ impl Worker {
         let pi = self.port_index(in_port);
         let hook = self.exts.hooks.get(&in_port).copied();
         let len = pkt.len() as u64;
-        let fate = self.pipeline(in_port, hook, None, pkt, ts_ns, tx);
+        let fate = self.pipeline(in_port, hook, Start::Extract, pkt, ts_ns, tx);
         let p = &mut self.ports[pi].1;
         p.rx_packets += 1;
         p.rx_bytes += len;
@@ -1070,13 +1138,13 @@ impl Worker {
         tx.transmit(port, frame, ts_ns);
     }
 
-    /// Runs a packet through its port hook and its passes; `first` is the first pass's key
-    /// when the batch stage extracted it (then there is no hook).
+    /// Runs a packet through its port hook and its passes; `start` says what the batch stage
+    /// did for the first pass (when it did anything, there is no hook).
     fn pipeline(
         &mut self,
         in_port: PortNo,
         hook: Option<u32>,
-        staged: Option<usize>,
+        start: Start,
         pkt: &mut PacketBuf,
         ts_ns: u64,
         tx: &mut dyn TxSink,
@@ -1098,12 +1166,12 @@ impl Worker {
             }
         }
         let mut output_seen = false;
-        let len = pkt.len() as u32;
-        let mut end = match staged.and_then(|i| self.express(i, len)) {
-            Some((r, layout)) => {
+        let mut end = match start {
+            Start::Hit(r, layout) => {
                 self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, &mut output_seen)
             }
-            None => self.pass(in_port, 0, staged, pkt, ts_ns, tx, &mut output_seen),
+            Start::Staged(i) => self.pass(in_port, 0, Some(i), pkt, ts_ns, tx, &mut output_seen),
+            Start::Extract => self.pass(in_port, 0, None, pkt, ts_ns, tx, &mut output_seen),
         };
         let mut passes = 0;
         loop {
@@ -1125,41 +1193,56 @@ impl Worker {
         }
     }
 
-    /// The common case of a staged packet, without the general pass's set-up: its
-    /// exact-match entry names a megaflow whose recorded conditions hold without running
-    /// anything (no write-set layout but the packet's; filter results, if any, all stateless
-    /// ones reusable under the packet's guard), which is what [`Worker::cached`] would
-    /// answer. Anything else goes to the general pass, told what the lookup found
+    /// The common case of a staged packet (the `i`th of the stage), without the general
+    /// pass's set-up: its exact-match entry names a megaflow whose recorded conditions hold
+    /// without running anything (no write-set layout but the packet's; filter results, if
+    /// any, all stateless ones reusable under the packet's guard), which is what
+    /// [`Worker::cached`] would answer; when the megaflow's compiled actions fit the packet
+    /// they run here. Anything else goes to the general pass, told what the lookup found
     /// (`emc_pre`): a miss, or an entry with filters to run (or a stale one).
     #[inline]
-    fn express(&mut self, i: usize, len: u32) -> Option<(MfRef, Layout)> {
+    fn express(
+        &mut self,
+        i: usize,
+        pkt: &mut PacketBuf,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+    ) -> Express {
         if !self.emc_lookup {
-            return None;
+            return Express::Pass(i);
         }
         let k = &self.keys[i];
-        match self.emc.lookup(&k.flow, k.hash) {
-            Some(r) => {
-                let guard = Guard {
-                    layout: k.layout,
-                    len,
-                };
-                let Some(reused) = self.mf.get(r).and_then(|m| m.holds_as_recorded(&guard)) else {
-                    // The general pass checks this entry (or drops it if stale).
-                    self.emc_pre = EmcPre::Found(r);
-                    return None;
-                };
-                self.emc_window.lookups += 1;
-                self.emc_window.hits += 1;
-                self.c.emc_hits += 1;
-                self.c.filter_cached += reused;
-                Some((r, k.layout))
-            }
-            None => {
-                self.emc_window.lookups += 1;
-                self.emc_pre = EmcPre::Missed;
-                None
-            }
-        }
+        let Some(r) = self.emc.lookup(&k.flow, k.hash) else {
+            self.emc_window.lookups += 1;
+            self.emc_pre = EmcPre::Missed;
+            return Express::Pass(i);
+        };
+        let layout = k.layout;
+        let guard = Guard {
+            layout,
+            len: pkt.len() as u32,
+        };
+        let Some(mf) = self.mf.get_mut(r) else {
+            // The general pass drops the stale entry.
+            self.emc_pre = EmcPre::Found(r);
+            return Express::Pass(i);
+        };
+        let Some(reused) = mf.holds_as_recorded(&guard) else {
+            // The general pass runs what the entry needs.
+            self.emc_pre = EmcPre::Found(r);
+            return Express::Pass(i);
+        };
+        self.emc_window.lookups += 1;
+        self.emc_window.hits += 1;
+        self.c.emc_hits += 1;
+        self.c.filter_cached += reused;
+        let ports = &mut self.ports;
+        let Some((plan, actions)) = mf.plan(&layout, pkt.len(), |p| port_slot(ports, p)) else {
+            return Express::Hit(r, layout);
+        };
+        let fate = run_plan(plan, actions, pkt, ports, ts_ns, tx);
+        self.count_hit(r, pkt.len() as u64, None, ts_ns);
+        Express::Done(fate)
     }
 
     /// Executes megaflow `r`'s actions on the packet and counts it.
@@ -1179,14 +1262,38 @@ impl Worker {
         output_seen: &mut bool,
     ) -> PassEnd {
         let len = pkt.len() as u64;
-        let mf = self.mf.get(r).expect("live megaflow");
-        // The actions are borrowed from the cache while they run; running them never
-        // touches the cache (a recirculation returns first).
-        let actions: *const [OdpAction] = mf.xlation.actions.as_slice();
-        // SAFETY: `execute` does not add, remove or modify megaflows (it touches only
-        // counters, the packet and the sink), so the slice stays valid while it runs.
-        let actions = unsafe { &*actions };
-        let (end, stop) = self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+        let ports = &mut self.ports;
+        let mf = self.mf.get_mut(r).expect("live megaflow");
+        let (end, stop) = match mf.plan(&layout, pkt.len(), |p| port_slot(ports, p)) {
+            Some((plan, actions)) => {
+                let fate = match run_plan(plan, actions, pkt, ports, ts_ns, tx) {
+                    // An earlier pass output the packet.
+                    Fate::Dropped(_) if *output_seen => Fate::Forwarded,
+                    f => f,
+                };
+                *output_seen |= matches!(fate, Fate::Forwarded);
+                (PassEnd::Done(fate), None)
+            }
+            None => {
+                // The actions are borrowed from the cache while they run; running them
+                // never touches the cache (a recirculation returns first).
+                let actions: *const [OdpAction] = mf.xlation.actions.as_slice();
+                // SAFETY: `execute` does not add, remove or modify megaflows (it touches
+                // only counters, the packet and the sink), so the slice stays valid while
+                // it runs.
+                let actions = unsafe { &*actions };
+                self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen)
+            }
+        };
+        self.count_hit(r, len, stop, ts_ns);
+        end
+    }
+
+    /// Counts a packet of `len` bytes that megaflow `r` handled (`stop`: the extension action
+    /// that stopped it); consecutive packets that went through every action are gathered in
+    /// `pending`.
+    #[inline]
+    fn count_hit(&mut self, r: MfRef, len: u64, stop: Option<usize>, ts_ns: u64) {
         match (&mut self.pending, stop) {
             (Some(p), None) if p.0 == r => {
                 p.1 += 1;
@@ -1203,7 +1310,6 @@ impl Worker {
                 .expect("live megaflow")
                 .count(len, stop, ts_ns),
         }
-        end
     }
 
     /// Counts the run of hits of one megaflow gathered in `pending` into it (before the

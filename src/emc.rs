@@ -30,16 +30,33 @@ const SHIFT: u32 = EMC_ENTRIES.trailing_zeros();
 /// The hash the exact-match cache is indexed by: a multilinear hash of the key's words (each
 /// times its own odd key, summed modulo 2^64: two keys collide only if their word differences
 /// weighted by the keys sum to zero), mixed by one folded 64x64->128-bit multiply. The
-/// sixteen multiplies are independent one-instruction ones.
+/// multiplies are independent one-instruction ones. A zero word adds nothing, so the words
+/// only IPv6, neighbour discovery and ARP fill ([`RARE_WORDS`]) are multiplied only when one
+/// of them is not zero.
 #[inline]
 pub fn hash(key: &Flow) -> u64 {
     let w = key.words();
+    let term = |i: usize| w[i].wrapping_mul(HASH_KEYS[i] | 1);
     let mut h = 0u64;
-    for i in 0..FLOW_WORDS {
-        h = h.wrapping_add(w[i].wrapping_mul(HASH_KEYS[i] | 1));
+    for i in 0..RARE_WORDS.start {
+        h = h.wrapping_add(term(i));
+    }
+    for i in RARE_WORDS.end..FLOW_WORDS {
+        h = h.wrapping_add(term(i));
+    }
+    if w[RARE_WORDS].iter().fold(0, |a, b| a | b) != 0 {
+        for i in RARE_WORDS {
+            h = h.wrapping_add(term(i));
+        }
     }
     fold_mul(h, HASH_MUL ^ 0x5851_f42d_4c95_7f2d)
 }
+
+/// The words of a flow key that are zero unless the packet is IPv6, neighbour discovery or
+/// ARP: `ipv6_src`, `ipv6_dst`, `nd_target` and `arp_sha` (with two bytes of `arp_tha`).
+const RARE_WORDS: std::ops::Range<usize> = 7..14;
+const _: () = assert!(std::mem::offset_of!(Flow, ipv6_src) == RARE_WORDS.start * 8);
+const _: () = assert!(std::mem::offset_of!(Flow, arp_tha) + 2 == RARE_WORDS.end * 8);
 
 /// Whether two keys are equal: 16 bytes at a time, without early exit (LLVM turns the
 /// portable word loop into a chain of compare-and-branch pairs).
@@ -240,6 +257,26 @@ mod tests {
         Flow {
             nw_src: n,
             ..Flow::default()
+        }
+    }
+
+    proptest::proptest! {
+        /// Skipping the rare words when they are zero gives the hash of every word.
+        #[test]
+        fn hash_is_the_multilinear_hash_of_every_word(
+            words in proptest::collection::vec(proptest::prelude::any::<u64>(), FLOW_WORDS),
+            zero in proptest::collection::vec(proptest::prelude::any::<bool>(), FLOW_WORDS),
+        ) {
+            let mut k = Flow::default();
+            for (i, w) in k.words_mut().iter_mut().enumerate() {
+                *w = if zero[i] { 0 } else { words[i] };
+            }
+            let h = k
+                .words()
+                .iter()
+                .zip(HASH_KEYS)
+                .fold(0u64, |h, (w, key)| h.wrapping_add(w.wrapping_mul(key | 1)));
+            proptest::prop_assert_eq!(hash(&k), fold_mul(h, HASH_MUL ^ 0x5851_f42d_4c95_7f2d));
         }
     }
 

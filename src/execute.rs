@@ -17,6 +17,7 @@ use crate::packet::{
 };
 use ofproto_bridge::field::Field;
 use ofproto_bridge::flow::{Flow, MAX_VLAN_HEADERS, VLAN_CFI};
+use ofproto_bridge::{DropReason, OdpAction, PortNo};
 
 /// Why an action could not be executed on a frame. Cheap to copy; never allocates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -262,28 +263,176 @@ fn set_fast(
     match field {
         Field::EthDst | Field::EthSrc if mask & MAC == MAC && layout.l3().is_some() => {
             let at = if field == Field::EthDst { 0 } else { 6 };
-            let mac = (value as u64).to_be_bytes();
-            buf.get_mut(at..at + 6)?.copy_from_slice(&mac[2..]);
+            buf.get_mut(at..at + 6)?.copy_from_slice(&mac_bytes(value));
             Some(Ok(()))
         }
         Field::NwTtl if mask & 0xff == 0xff && layout.is_ipv4() => {
             let l3 = layout.l3()?;
-            let h = buf.get_mut(l3..l3 + ipv4::HEADER_LEN)?;
-            let (old, new) = (h[ipv4::TTL_OFFSET], value as u8);
-            if old != new {
-                let proto = h[ipv4::TTL_OFFSET + 1];
-                h[ipv4::TTL_OFFSET] = new;
-                let at = ipv4::CHECKSUM_OFFSET;
-                let cs = packet::checksum::update16(
-                    packet::get16(h, at),
-                    u16::from_be_bytes([old, proto]),
-                    u16::from_be_bytes([new, proto]),
-                );
-                packet::put16(h, at, cs);
-            }
+            set_ipv4_ttl(buf.get_mut(l3..l3 + ipv4::HEADER_LEN)?, value as u8);
             Some(Ok(()))
         }
         _ => None,
+    }
+}
+
+/// The six bytes of a MAC address held in the low 48 bits of `value`.
+#[inline]
+fn mac_bytes(value: u128) -> [u8; 6] {
+    let b = (value as u64).to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
+/// Sets the TTL of the IPv4 header `h` (at least [`ipv4::HEADER_LEN`] bytes) to `new`,
+/// updating the header checksum.
+#[inline]
+fn set_ipv4_ttl(h: &mut [u8], new: u8) {
+    let old = h[ipv4::TTL_OFFSET];
+    if old != new {
+        let proto = h[ipv4::TTL_OFFSET + 1];
+        h[ipv4::TTL_OFFSET] = new;
+        let at = ipv4::CHECKSUM_OFFSET;
+        let cs = packet::checksum::update16(
+            packet::get16(h, at),
+            u16::from_be_bytes([old, proto]),
+            u16::from_be_bytes([new, proto]),
+        );
+        packet::put16(h, at, cs);
+    }
+}
+
+/// A megaflow's actions compiled for one packet layout: the rewrites at fixed offsets, the
+/// outputs with their counter slots, what happens at the end. Compiled when every action
+/// is a field rewrite, an output or a final drop (an extension, a recirculation, a VLAN
+/// push or pop, a controller copy leave the actions to [`Worker::execute`]); run only on a
+/// frame with the same layout and at least [`Plan::min_len`] bytes, on which it writes the
+/// same bytes and makes the same outputs as executing the actions one by one.
+///
+/// [`Worker::execute`]: crate::dpif::Worker
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The layout the offsets are for.
+    pub layout: Layout,
+    /// The shortest frame every step fits in.
+    pub min_len: u32,
+    /// The steps, in action order.
+    pub steps: smallvec::SmallVec<[Step; 4]>,
+    /// Why the packet is dropped when no step outputs it.
+    pub drop: DropReason,
+}
+
+/// One step of a [`Plan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Write a whole MAC address at byte `at` (0: destination, 6: source).
+    Mac {
+        /// Offset in the frame.
+        at: u8,
+        /// The address.
+        mac: [u8; 6],
+    },
+    /// Set the TTL of the IPv4 header at `l3`, fixing its checksum.
+    Ttl {
+        /// Offset of the IPv4 header.
+        l3: u16,
+        /// The new TTL.
+        ttl: u8,
+    },
+    /// Any other rewrite: the `SetMasked` action at this index, through [`set_masked`].
+    Set(u16),
+    /// Transmit the frame as it is now on `port`, counted in the caller's counter `slot`.
+    Output {
+        /// The port.
+        port: PortNo,
+        /// The caller's index for the port's counters.
+        slot: u32,
+    },
+}
+
+impl Plan {
+    /// Compiles `actions` for frames laid out as `layout`; `slot` gives each output port's
+    /// counter index. `None` if an action needs the general executor.
+    pub fn compile(
+        actions: &[OdpAction],
+        layout: &Layout,
+        mut slot: impl FnMut(PortNo) -> u32,
+    ) -> Option<Plan> {
+        const MAC: u128 = 0xffff_ffff_ffff;
+        let mut steps = smallvec::SmallVec::new();
+        let mut min_len = 0usize;
+        let mut drop = DropReason::Action;
+        for (i, a) in actions.iter().enumerate() {
+            let step = match *a {
+                OdpAction::Output(port) => Step::Output {
+                    port,
+                    slot: slot(port),
+                },
+                OdpAction::SetMasked { field, value, mask } => match field {
+                    // What `set_fast` does, located once.
+                    Field::EthDst | Field::EthSrc if mask & MAC == MAC && layout.l3().is_some() => {
+                        let at = if field == Field::EthDst { 0 } else { 6 };
+                        min_len = min_len.max(at + 6);
+                        Step::Mac {
+                            at: at as u8,
+                            mac: mac_bytes(value),
+                        }
+                    }
+                    Field::NwTtl if mask & 0xff == 0xff && layout.is_ipv4() => match layout.l3() {
+                        Some(l3) => {
+                            min_len = min_len.max(l3 + ipv4::HEADER_LEN);
+                            Step::Ttl {
+                                l3: l3 as u16,
+                                ttl: value as u8,
+                            }
+                        }
+                        None => Step::Set(u16::try_from(i).ok()?),
+                    },
+                    _ => Step::Set(u16::try_from(i).ok()?),
+                },
+                // Translation puts a drop last (only extension actions may precede it).
+                OdpAction::Drop(reason) if i + 1 == actions.len() => {
+                    drop = reason;
+                    continue;
+                }
+                _ => return None,
+            };
+            steps.push(step);
+        }
+        Some(Plan {
+            layout: *layout,
+            min_len: u32::try_from(min_len).ok()?,
+            steps,
+            drop,
+        })
+    }
+
+    /// Whether the plan applies to a frame of `len` bytes laid out as `layout`.
+    #[inline]
+    pub fn fits(&self, layout: &Layout, len: usize) -> bool {
+        self.layout == *layout && len >= self.min_len as usize
+    }
+
+    /// Runs the rewrite `step` (not an output) on `frame`, which the plan [`fits`](Plan::fits);
+    /// `actions` are the ones the plan was compiled from.
+    #[inline]
+    pub fn rewrite(&self, step: Step, actions: &[OdpAction], frame: &mut [u8]) {
+        match step {
+            Step::Mac { at, mac } => {
+                let at = at as usize;
+                frame[at..at + 6].copy_from_slice(&mac);
+            }
+            Step::Ttl { l3, ttl } => {
+                let l3 = l3 as usize;
+                set_ipv4_ttl(&mut frame[l3..l3 + ipv4::HEADER_LEN], ttl);
+            }
+            Step::Set(i) => {
+                if let Some(&OdpAction::SetMasked { field, value, mask }) = actions.get(i as usize)
+                {
+                    // A header the packet lacks is skipped silently, as Open vSwitch does.
+                    let _ = set_masked(frame, &self.layout, field, value, mask);
+                }
+            }
+            Step::Output { .. } => {}
+        }
     }
 }
 
@@ -922,6 +1071,82 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// A plan that fits a frame writes the bytes, and makes the outputs (of the frame as
+        /// it is at each), that executing its actions one by one makes; a frame the plan
+        /// does not fit is left to the general executor.
+        #[test]
+        fn plans_execute_as_the_actions(i in 0usize..32,
+                                        sets in prop::collection::vec(
+                                            (prop_oneof![Just(Field::EthDst), Just(Field::EthSrc),
+                                                         Just(Field::NwTtl), settable()],
+                                             any::<u128>(), any::<bool>(), any::<u128>(),
+                                             any::<bool>()), 0..5),
+                                        drop in any::<bool>(), cut in 0usize..40) {
+            let all = frames();
+            let f = &all[i % all.len()];
+            let l = extract(f, 0, &mut Flow::default());
+            let mut actions = Vec::new();
+            for (n, &(field, value, full, mask, out)) in sets.iter().enumerate() {
+                let mask = if full { u128::MAX } else { mask };
+                actions.push(OdpAction::SetMasked { field, value, mask });
+                if out {
+                    actions.push(OdpAction::Output(n as u32 + 1));
+                }
+            }
+            if drop {
+                actions.push(OdpAction::Drop(DropReason::TableMiss));
+            }
+            let plan = Plan::compile(&actions, &l, |p| p + 100).expect("only plannable actions");
+            prop_assert_eq!(plan.drop, if drop { DropReason::TableMiss } else { DropReason::Action });
+            // Frames of other lengths: shorter ones may not fit the plan.
+            let frame = if i >= all.len() { &f[..f.len().saturating_sub(cut)] } else { &f[..] };
+            if !plan.fits(&l, frame.len()) {
+                prop_assert!(frame.len() < plan.min_len as usize);
+                return Ok(());
+            }
+            let (mut a, mut b) = (frame.to_vec(), frame.to_vec());
+            let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+            for &step in &plan.steps {
+                match step {
+                    Step::Output { port, slot } => {
+                        prop_assert_eq!(slot, port + 100);
+                        out_a.push((port, a.clone()));
+                    }
+                    _ => plan.rewrite(step, &actions, &mut a),
+                }
+            }
+            for act in &actions {
+                match *act {
+                    OdpAction::SetMasked { field, value, mask } => {
+                        let _ = set_masked(&mut b[..], &l, field, value, mask);
+                    }
+                    OdpAction::Output(p) => out_b.push((p, b.clone())),
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(a, b);
+            prop_assert_eq!(out_a, out_b);
+        }
+
+        /// Actions a plan cannot hold leave them to the general executor.
+        #[test]
+        fn plans_refuse_what_they_cannot_hold(i in 0usize..8, at in 0usize..3,
+                                              which in 0usize..6) {
+            let all = frames();
+            let l = extract(&all[i % all.len()], 0, &mut Flow::default());
+            let other = [
+                OdpAction::Bpf(0),
+                OdpAction::Recirc(1),
+                OdpAction::PushVlan { tpid: 0x8100, tci: 1 },
+                OdpAction::PopVlan,
+                OdpAction::Userspace { max_len: 0 },
+                OdpAction::Drop(DropReason::Action),
+            ][which].clone();
+            let mut actions = vec![OdpAction::Output(1), OdpAction::Output(2)];
+            actions.insert(at.min(1), other);
+            prop_assert!(Plan::compile(&actions, &l, |_| 0).is_none());
+        }
+
         /// The fast paths write exactly the bytes the general path writes.
         #[test]
         fn fast_paths_equal_the_general_path(i in 0usize..32,

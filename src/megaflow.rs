@@ -30,7 +30,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use ofproto_bridge::flow::{Flow, FLOW_WORDS};
 use ofproto_bridge::xlate::Xlation;
 
+use crate::execute::Plan;
 use crate::packet::Layout;
+use ofproto_bridge::{OdpAction, PortNo};
 use smallvec::SmallVec;
 
 /// Default maximum number of megaflows per worker (Open vSwitch's flow limit).
@@ -102,6 +104,19 @@ pub struct Megaflow {
     pub uncredited: SmallVec<[(u64, u64); 2]>,
     /// Timestamp of the last hit (ns).
     pub used_ns: u64,
+    /// The actions compiled for the layout of the first packet that ran them.
+    plan: Planned,
+}
+
+/// Whether a megaflow's actions were compiled.
+#[derive(Clone, Debug)]
+enum Planned {
+    /// Not tried yet.
+    Untried,
+    /// The actions need the general executor.
+    No,
+    /// Compiled.
+    Yes(Plan),
 }
 
 impl Megaflow {
@@ -160,6 +175,36 @@ impl Megaflow {
             bytes: 0,
             uncredited: SmallVec::new(),
             used_ns: 0,
+            plan: Planned::Untried,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn compile_plan(&mut self, layout: &Layout, slot: impl FnMut(PortNo) -> u32) {
+        self.plan = match Plan::compile(&self.xlation.actions, layout, slot) {
+            Some(p) => Planned::Yes(p),
+            None => Planned::No,
+        };
+    }
+
+    /// The compiled actions for a frame of `len` bytes laid out as `layout`, with the actions
+    /// they were compiled from, compiling them (with `slot` for output counters) the first
+    /// time they are asked for; `None` when they need the general executor or were compiled
+    /// for another layout.
+    #[inline]
+    pub fn plan(
+        &mut self,
+        layout: &Layout,
+        len: usize,
+        slot: impl FnMut(PortNo) -> u32,
+    ) -> Option<(&Plan, &[OdpAction])> {
+        if let Planned::Untried = self.plan {
+            self.compile_plan(layout, slot);
+        }
+        match &self.plan {
+            Planned::Yes(p) if p.fits(layout, len) => Some((p, &self.xlation.actions)),
+            _ => None,
         }
     }
 }

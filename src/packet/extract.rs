@@ -170,7 +170,66 @@ pub fn extract_to(frame: &[u8], in_port: u32, flow: &mut Flow, lay: &mut Layout)
     *flow = Flow::default();
     flow.in_port = in_port;
     *lay = Layout::EMPTY;
-    let _ = extract_into(frame, flow, lay);
+    if !extract_common(frame, flow, lay) {
+        let _ = extract_into(frame, flow, lay);
+    }
+}
+
+/// The frame nearly all traffic is (untagged Ethernet, IPv4 without options and not a
+/// fragment, a whole UDP or TCP header), parsed in straight-line code into `flow` and `lay`
+/// as [`extract_into`] would parse it; `false` with nothing written for any other frame.
+#[inline]
+fn extract_common(frame: &[u8], flow: &mut Flow, lay: &mut Layout) -> bool {
+    const L3: usize = ethernet::HEADER_LEN;
+    const L4: usize = L3 + ipv4::HEADER_LEN;
+    let Some(&h) = frame.first_chunk::<{ L4 + 8 }>() else {
+        return false;
+    };
+    if get16(&h, 12) != ethertype::IPV4 || h[L3] != 0x45 {
+        return false;
+    }
+    // The total length covers the header and a UDP header and fits the frame, and any
+    // padding after it fits the layout (what `extract_into` requires).
+    let tl = get16(&h, L3 + 2) as usize;
+    let rest = frame.len() - L3;
+    if tl < ipv4::HEADER_LEN + 8 || tl > rest || rest - tl > u16::MAX as usize {
+        return false;
+    }
+    if get16(&h, L3 + 6) & (ipv4::FLAG_MF | ipv4::FRAG_OFFSET_MASK) != 0 {
+        return false;
+    }
+    let proto = h[L3 + 9];
+    let (hdr_len, tcp_flags) = match proto {
+        ip_proto::UDP => (8, 0),
+        ip_proto::TCP => {
+            let Some(t) = frame.get(L4..L4 + tcp::HEADER_LEN) else {
+                return false;
+            };
+            let thl = (t[12] >> 4) as usize * 4;
+            if thl < tcp::HEADER_LEN || tl - ipv4::HEADER_LEN < thl {
+                return false;
+            }
+            (thl, get16(t, 12) & tcp::FLAGS_MASK)
+        }
+        _ => return false,
+    };
+    flow.dl_dst = [h[0], h[1], h[2], h[3], h[4], h[5]];
+    flow.dl_src = [h[6], h[7], h[8], h[9], h[10], h[11]];
+    flow.dl_type = ethertype::IPV4;
+    flow.nw_tos = h[L3 + 1];
+    flow.nw_ttl = h[L3 + 8];
+    flow.nw_proto = proto;
+    flow.nw_src = super::get32(&h, L3 + 12);
+    flow.nw_dst = super::get32(&h, L3 + 16);
+    flow.tp_src = get16(&h, L4);
+    flow.tp_dst = get16(&h, L4 + 2);
+    flow.tcp_flags = tcp_flags;
+    lay.dl_type = ethertype::IPV4;
+    lay.l3 = L3 as u16;
+    lay.l4 = L4 as u16;
+    lay.l4_payload = (L4 + hdr_len) as u16;
+    lay.nw_proto = proto;
+    true
 }
 
 /// The body of [`extract`]; `None` means "stop here" (the key and layout are as far as valid).
@@ -569,6 +628,45 @@ mod tests {
             let l = extract(&b, 0, &mut flow);
             check_layout(&b, &l);
             prop_assert_eq!(flow.dl_type == 0, false);
+        }
+
+        /// The straight-line parser gives the general parser's key and layout whenever it
+        /// takes a frame: common UDP and TCP frames with any header byte changed (or
+        /// several), truncated or padded.
+        #[test]
+        fn common_frames_parse_as_the_general_parser(
+            tcp in any::<bool>(), payload in 0usize..40,
+            flips in proptest::collection::vec((0usize..60, any::<u8>()), 0..4),
+            pad in 0usize..8, cut in any::<prop::sample::Index>(), truncate in any::<bool>(),
+        ) {
+            let l4 = if tcp {
+                L4::Tcp(tcp::Repr { src_port: 1, dst_port: 2, flags: tcp::ACK, ..Default::default() })
+            } else {
+                L4::Udp(udp::Repr { src_port: 1024, dst_port: 53 })
+            };
+            let ip4 = ipv4::Repr { src: 0x0a00_0001, dst: 0x0a01_0001, ttl: 64, ..Default::default() };
+            let eth = Eth { dst: [2; 6], src: [1; 6], vlans: [None, None], ethertype: 0x0800 };
+            let mut f = builder::ethernet(&eth, &builder::ipv4(&ip4, &l4, &vec![0; payload]));
+            f.extend(std::iter::repeat_n(0, pad));
+            for (at, x) in flips {
+                if let Some(b) = f.get_mut(at) {
+                    // Mostly small changes, so that many flipped frames stay common ones.
+                    *b ^= if x < 128 { x & 0x0f } else { x };
+                }
+            }
+            if truncate {
+                f.truncate(cut.index(f.len() + 1));
+            }
+            let (mut fast, mut lf) = (Flow { in_port: 3, ..Default::default() }, Layout::EMPTY);
+            let (mut slow, mut ls) = (fast, Layout::EMPTY);
+            if extract_common(&f, &mut fast, &mut lf) {
+                let _ = extract_into(&f, &mut slow, &mut ls);
+                prop_assert_eq!(fast, slow);
+                prop_assert_eq!(lf, ls);
+            } else {
+                prop_assert_eq!(fast, Flow { in_port: 3, ..Default::default() });
+                prop_assert_eq!(lf, Layout::EMPTY);
+            }
         }
 
         #[test]
