@@ -694,13 +694,17 @@ struct EmcWindow {
     hits: u64,
 }
 
-/// The exact-match lookup [`Worker::express`] made for the pass it hands a packet to.
+/// The lookups [`Worker::express`] made for the pass it hands a packet to.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 enum EmcPre {
     #[default]
     NotTried,
+    /// The exact-match cache missed.
     Missed,
+    /// The exact-match cache named this megaflow, which needs checking.
     Found(MfRef),
+    /// No cache level holds a megaflow that matches the key: translate.
+    Nothing,
 }
 
 /// What [`Worker::express`] did with a staged packet.
@@ -1194,12 +1198,13 @@ impl Worker {
     }
 
     /// The common case of a staged packet (the `i`th of the stage), without the general
-    /// pass's set-up: its exact-match entry names a megaflow whose recorded conditions hold
-    /// without running anything (no write-set layout but the packet's; filter results, if
-    /// any, all stateless ones reusable under the packet's guard), which is what
-    /// [`Worker::cached`] would answer; when the megaflow's compiled actions fit the packet
-    /// they run here. Anything else goes to the general pass, told what the lookup found
-    /// (`emc_pre`): a miss, or an entry with filters to run (or a stale one).
+    /// pass's set-up: its exact-match entry, or else the first matching megaflow, is one
+    /// whose recorded conditions hold without running anything (no write-set layout but the
+    /// packet's; filter results, if any, all stateless ones reusable under the packet's
+    /// guard), which is what [`Worker::cached`] would answer; when the megaflow's compiled
+    /// actions fit the packet they run here. Anything else goes to the general pass, told
+    /// what the lookups found (`emc_pre`): an exact-match miss, an entry with filters to run
+    /// (or a stale one), or no matching megaflow at all.
     #[inline]
     fn express(
         &mut self,
@@ -1208,35 +1213,73 @@ impl Worker {
         ts_ns: u64,
         tx: &mut dyn TxSink,
     ) -> Express {
-        if !self.emc_lookup {
+        if !self.dp.cfg.megaflow {
             return Express::Pass(i);
         }
         let k = &self.keys[i];
-        let Some(r) = self.emc.lookup(&k.flow, k.hash) else {
-            self.emc_window.lookups += 1;
-            self.emc_pre = EmcPre::Missed;
-            return Express::Pass(i);
-        };
         let layout = k.layout;
         let guard = Guard {
             layout,
             len: pkt.len() as u32,
         };
-        let Some(mf) = self.mf.get_mut(r) else {
-            // The general pass drops the stale entry.
-            self.emc_pre = EmcPre::Found(r);
-            return Express::Pass(i);
+        let emc_hit = match self.emc_lookup.then(|| self.emc.lookup(&k.flow, k.hash)) {
+            Some(Some(r)) => match self.mf.get(r).map(|m| m.holds_as_recorded(&guard)) {
+                Some(Some(reused)) => {
+                    self.emc_window.lookups += 1;
+                    self.emc_window.hits += 1;
+                    self.c.emc_hits += 1;
+                    Some((r, reused))
+                }
+                // A stale entry (the general pass drops it) or one with filters to run.
+                _ => {
+                    self.emc_pre = EmcPre::Found(r);
+                    return Express::Pass(i);
+                }
+            },
+            Some(None) => {
+                self.emc_window.lookups += 1;
+                self.emc_pre = EmcPre::Missed;
+                None
+            }
+            None => None,
         };
-        let Some(reused) = mf.holds_as_recorded(&guard) else {
-            // The general pass runs what the entry needs.
-            self.emc_pre = EmcPre::Found(r);
-            return Express::Pass(i);
+        let (r, reused) = match emc_hit {
+            Some(hit) => hit,
+            None => {
+                // The megaflows in rank order: the first that matches and holds without
+                // running anything. One that matches but has filters to run is left to the
+                // general pass; if none matches, the general pass translates at once.
+                let (mut matched, mut reused) = (false, 0);
+                let found = self.mf.lookup_with(&k.flow, |_, m| {
+                    matched = true;
+                    m.holds_as_recorded(&guard).map(|n| reused = n).is_some()
+                });
+                let Some(r) = found else {
+                    if !matched {
+                        self.emc_pre = EmcPre::Nothing;
+                    }
+                    return Express::Pass(i);
+                };
+                self.c.megaflow_hits += 1;
+                if self.dp.cfg.emc {
+                    // Also while lookups are bypassed, so that a probe sees what the cache
+                    // would hold (the stage hashed the key only if lookups are on).
+                    let live = &self.mf;
+                    let staged = self.emc_lookup.then_some(k.hash);
+                    self.emc.probabilistic_insert(
+                        self.dp.cfg.emc_insert_inv_prob,
+                        &k.flow,
+                        || staged.unwrap_or_else(|| crate::emc::hash(&k.flow)),
+                        r,
+                        |x| live.is_live(x),
+                    );
+                }
+                (r, reused)
+            }
         };
-        self.emc_window.lookups += 1;
-        self.emc_window.hits += 1;
-        self.c.emc_hits += 1;
         self.c.filter_cached += reused;
         let ports = &mut self.ports;
+        let mf = self.mf.get_mut(r).expect("found live");
         let Some((plan, actions)) = mf.plan(&layout, pkt.len(), |p| port_slot(ports, p)) else {
             return Express::Hit(r, layout);
         };
@@ -1513,6 +1556,9 @@ impl Worker {
             env.holds(m, guard)
         };
         let pre = std::mem::take(emc_pre);
+        if pre == EmcPre::Nothing {
+            return None;
+        }
         if use_emc && *emc_lookup && pre != EmcPre::Missed {
             let h = *hash.get_or_insert_with(|| crate::emc::hash(flow));
             emc_window.lookups += 1;
