@@ -377,9 +377,10 @@ impl Extension {
     /// counters (a worker adds `acc` with [`Extension::add_stats`] once per batch: an atomic
     /// read-modify-write per run costs as much as a small program). `nth` numbers the run for
     /// the timing sample.
-    pub fn run_counted(
+    #[inline]
+    pub fn run_counted<P: PacketMem + ?Sized>(
         &self,
-        pkt: &mut dyn PacketMem,
+        pkt: &mut P,
         in_port: u32,
         time_ns: Option<u64>,
         nth: u64,
@@ -404,10 +405,11 @@ impl Extension {
     }
 
     /// One run, counted into `acc` except for `acc.runs`; timed if `nth` falls on the sample.
-    fn run_sampled(
+    #[inline]
+    fn run_sampled<P: PacketMem + ?Sized>(
         &self,
         tier: ExecTier,
-        pkt: &mut dyn PacketMem,
+        pkt: &mut P,
         in_port: u32,
         time_ns: Option<u64>,
         nth: u64,

@@ -941,11 +941,12 @@ impl Program {
     }
 
     /// Runs the program once on `pkt` with `maps` (the set it was prepared with).
-    pub fn run(
+    #[inline]
+    pub fn run<P: PacketMem + ?Sized>(
         &self,
         tier: ExecTier,
         maps: &MapSet,
-        pkt: &mut dyn PacketMem,
+        pkt: &mut P,
         in_port: u32,
         time_ns: Option<u64>,
     ) -> Result<RunOutcome, ExtError> {
