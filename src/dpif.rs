@@ -922,7 +922,8 @@ fn map_write_set(
 }
 
 /// Un-wildcards the flow-key fields that decide a frame's header layout.
-/// Index of port `no`'s counters in `ports` (added on first use; indices stay valid).
+/// Index of port `no`'s counters in `ports` (added on first use; indices stay valid, which
+/// the output slots of compiled plans rely on).
 fn port_slot(ports: &mut Vec<(PortNo, PortCounters)>, no: PortNo) -> u32 {
     let i = match ports.iter().position(|(p, _)| *p == no) {
         Some(i) => i,

@@ -78,7 +78,8 @@ pub struct Megaflow {
     /// The (unmasked) key of the packet whose upcall installed it, re-translated on
     /// revalidation.
     pub flow: Flow,
-    /// The translation.
+    /// The translation. Its actions never change once the megaflow exists (a changed
+    /// translation is installed as a new megaflow): the compiled plan relies on that.
     pub xlation: Xlation,
     /// The mask the megaflow is installed under: the translation's, plus the bits that make
     /// cached filter results reusable.
