@@ -567,9 +567,8 @@ impl Datapath {
             relayout_memo: None,
             emc_lookup: self.cfg.emc,
             emc_on: true,
-            emc_pre: EmcPre::NotTried,
             emc_window: EmcWindow::default(),
-            pending: None,
+            pending: [None; 2],
             ext_acc: Vec::new(),
             ext_nth: 0,
             c: Counters::default(),
@@ -645,16 +644,14 @@ pub struct Worker {
     port_hint: usize,
     /// Whether this batch looks packets up in the exact-match cache.
     emc_lookup: bool,
-    /// What [`Worker::express`] found in the exact-match cache for the pass it hands over
-    /// to, so that the pass does not look it up again.
-    emc_pre: EmcPre,
     /// Whether lookups are on for the current window (off: bypassed, probed).
     emc_on: bool,
     /// Exact-match lookups and hits in the current window.
     emc_window: EmcWindow,
-    /// Consecutive hits of one megaflow that went through all its actions, not yet counted
-    /// into it: (megaflow, packets, bytes, last timestamp).
-    pending: Option<(MfRef, u64, u64, u64)>,
+    /// Hits of the two megaflows hit last that went through all their actions, not yet
+    /// counted into them: (megaflow, packets, bytes, last timestamp), the latest first. Two,
+    /// so that a recirculating flow's passes (two megaflows in turn) gather too.
+    pending: [Option<(MfRef, u64, u64, u64)>; 2],
     /// Run counts of extension actions and hooks by extension index, not yet added to the
     /// extensions' shared counters.
     ext_acc: Vec<ExtensionStats>,
@@ -694,36 +691,23 @@ struct EmcWindow {
     hits: u64,
 }
 
-/// The lookups [`Worker::express`] made for the pass it hands a packet to.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-enum EmcPre {
-    #[default]
-    NotTried,
-    /// The exact-match cache missed.
-    Missed,
-    /// The exact-match cache named this megaflow, which needs checking.
-    Found(MfRef),
-    /// No cache level holds a megaflow that matches the key: translate.
-    Nothing,
-}
-
 /// What [`Worker::express`] did with a staged packet.
 enum Express {
     /// It handled the packet.
     Done(Fate),
-    /// Its exact-match entry names this megaflow, which holds for the packet (laid out so).
+    /// This megaflow holds for the packet (laid out so), and has no plan that fits it.
     Hit(MfRef, Layout),
-    /// The general pass must look up the packet (the `n`th of the stage).
-    Pass(usize),
+    /// No megaflow holds for the packet (the `n`th of the stage): translate it.
+    Miss(usize),
 }
 
 /// How a packet's first pass starts.
 #[derive(Clone, Copy)]
 enum Start {
-    /// With the actions of a megaflow that holds for the packet (laid out so).
+    /// With the actions of a megaflow that holds for the packet (laid out so), one by one.
     Hit(MfRef, Layout),
-    /// With a lookup of the key staged at this index.
-    Staged(usize),
+    /// With the translation of the key staged at this index, which no megaflow holds for.
+    Miss(usize),
     /// By extracting the key.
     Extract,
 }
@@ -807,14 +791,12 @@ struct CheckEnv<'a> {
 }
 
 impl CheckEnv<'_> {
-    /// Whether megaflow `m` holds for the packet: its write-set layout is the packet's, and
-    /// every filter it recorded answers the same (cached stateless results are reused when
-    /// the guard holds; the others run, at most once per filter and pass).
-    fn holds(&mut self, m: &Megaflow, guard: &Guard) -> bool {
-        if let Some(reused) = m.holds_as_recorded(guard) {
-            self.c.filter_cached += reused;
-            return true;
-        }
+    /// Whether megaflow `m`, which [`Megaflow::holds_as_recorded`] could not answer for,
+    /// holds for the packet: its write-set layout is the packet's, and every filter it
+    /// recorded answers the same (cached stateless results are reused when the guard holds;
+    /// the others run, at most once per filter and pass).
+    #[inline(never)]
+    fn holds_running(&mut self, m: &Megaflow, guard: &Guard) -> bool {
         if m.write_layout.is_some_and(|wl| wl != guard.layout) {
             return false;
         }
@@ -966,6 +948,28 @@ fn run_plan(
     }
 }
 
+/// Offers megaflow `r`, found or installed for `flow` below the exact-match cache, to the
+/// exact-match cache (`hash`: the flow's hash, when already computed).
+#[inline]
+fn learn_emc(
+    emc: &mut Emc,
+    mf: &MegaflowCache,
+    cfg: &DpConfig,
+    flow: &Flow,
+    hash: Option<u64>,
+    r: MfRef,
+) {
+    if cfg.emc {
+        emc.probabilistic_insert(
+            cfg.emc_insert_inv_prob,
+            flow,
+            || hash.unwrap_or_else(|| crate::emc::hash(flow)),
+            r,
+            |x| mf.is_live(x),
+        );
+    }
+}
+
 fn layout_mask(wc: &mut Flow) {
     wc.dl_type = !0;
     for v in wc.vlans.iter_mut() {
@@ -1045,13 +1049,13 @@ impl Worker {
                 let (pkt, ts) = batch.get_mut(i).expect("index below len");
                 bytes += pkt.len() as u64;
                 let first = staged.then_some(i - start);
-                let fate = match first.map(|k| self.express(k, pkt, ts, tx)) {
+                let fate = match first.map(|k| self.express(k, in_port, pkt, ts, tx)) {
                     Some(Express::Done(f)) => f,
                     Some(Express::Hit(r, layout)) => {
                         self.pipeline(in_port, hook, Start::Hit(r, layout), pkt, ts, tx)
                     }
-                    Some(Express::Pass(k)) => {
-                        self.pipeline(in_port, hook, Start::Staged(k), pkt, ts, tx)
+                    Some(Express::Miss(k)) => {
+                        self.pipeline(in_port, hook, Start::Miss(k), pkt, ts, tx)
                     }
                     None => self.pipeline(in_port, hook, Start::Extract, pkt, ts, tx),
                 };
@@ -1173,10 +1177,27 @@ impl Worker {
         let mut output_seen = false;
         let mut end = match start {
             Start::Hit(r, layout) => {
-                self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, &mut output_seen)
+                self.run_actions(r, in_port, pkt, layout, ts_ns, tx, &mut output_seen)
             }
-            Start::Staged(i) => self.pass(in_port, 0, Some(i), pkt, ts_ns, tx, &mut output_seen),
-            Start::Extract => self.pass(in_port, 0, None, pkt, ts_ns, tx, &mut output_seen),
+            Start::Miss(i) => {
+                let k = self.keys[i];
+                let hash = self.emc_lookup.then_some(k.hash);
+                let guard = Guard {
+                    layout: k.layout,
+                    len: pkt.len() as u32,
+                };
+                self.miss(
+                    &k.flow,
+                    guard,
+                    hash,
+                    pkt,
+                    in_port,
+                    ts_ns,
+                    tx,
+                    &mut output_seen,
+                )
+            }
+            Start::Extract => self.pass(in_port, 0, pkt, ts_ns, tx, &mut output_seen),
         };
         let mut passes = 0;
         loop {
@@ -1192,93 +1213,34 @@ impl Worker {
                             Fate::Dropped(DropReason::TooDeep)
                         };
                     }
-                    end = self.pass(in_port, id, None, pkt, ts_ns, tx, &mut output_seen);
+                    end = self.pass(in_port, id, pkt, ts_ns, tx, &mut output_seen);
                 }
             }
         }
     }
 
-    /// The common case of a staged packet (the `i`th of the stage), without the general
-    /// pass's set-up: its exact-match entry, or else the first matching megaflow, is one
-    /// whose recorded conditions hold without running anything (no write-set layout but the
-    /// packet's; filter results, if any, all stateless ones reusable under the packet's
-    /// guard), which is what [`Worker::cached`] would answer; when the megaflow's compiled
-    /// actions fit the packet they run here. Anything else goes to the general pass, told
-    /// what the lookups found (`emc_pre`): an exact-match miss, an entry with filters to run
-    /// (or a stale one), or no matching megaflow at all.
+    /// The first pass of a staged packet (the `i`th of the stage) without the general pass's
+    /// set-up: the megaflow [`Worker::cached`] finds, run here when its compiled actions fit
+    /// the packet; one without a fitting plan goes back as a hit, no megaflow as a miss.
     #[inline]
     fn express(
         &mut self,
         i: usize,
+        in_port: PortNo,
         pkt: &mut PacketBuf,
         ts_ns: u64,
         tx: &mut dyn TxSink,
     ) -> Express {
-        if !self.dp.cfg.megaflow {
-            return Express::Pass(i);
-        }
         let k = &self.keys[i];
-        let layout = k.layout;
+        let (layout, hash) = (k.layout, self.emc_lookup.then_some(k.hash));
         let guard = Guard {
             layout,
             len: pkt.len() as u32,
         };
-        let emc_hit = match self.emc_lookup.then(|| self.emc.lookup(&k.flow, k.hash)) {
-            Some(Some(r)) => match self.mf.get(r).map(|m| m.holds_as_recorded(&guard)) {
-                Some(Some(reused)) => {
-                    self.emc_window.lookups += 1;
-                    self.emc_window.hits += 1;
-                    self.c.emc_hits += 1;
-                    Some((r, reused))
-                }
-                // A stale entry (the general pass drops it) or one with filters to run.
-                _ => {
-                    self.emc_pre = EmcPre::Found(r);
-                    return Express::Pass(i);
-                }
-            },
-            Some(None) => {
-                self.emc_window.lookups += 1;
-                self.emc_pre = EmcPre::Missed;
-                None
-            }
-            None => None,
+        self.memo.clear();
+        let Some(r) = self.cached(Key::Staged(i), hash, &guard, pkt, in_port, ts_ns) else {
+            return Express::Miss(i);
         };
-        let (r, reused) = match emc_hit {
-            Some(hit) => hit,
-            None => {
-                // The megaflows in rank order: the first that matches and holds without
-                // running anything. One that matches but has filters to run is left to the
-                // general pass; if none matches, the general pass translates at once.
-                let (mut matched, mut reused) = (false, 0);
-                let found = self.mf.lookup_with(&k.flow, |_, m| {
-                    matched = true;
-                    m.holds_as_recorded(&guard).map(|n| reused = n).is_some()
-                });
-                let Some(r) = found else {
-                    if !matched {
-                        self.emc_pre = EmcPre::Nothing;
-                    }
-                    return Express::Pass(i);
-                };
-                self.c.megaflow_hits += 1;
-                if self.dp.cfg.emc {
-                    // Also while lookups are bypassed, so that a probe sees what the cache
-                    // would hold (the stage hashed the key only if lookups are on).
-                    let live = &self.mf;
-                    let staged = self.emc_lookup.then_some(k.hash);
-                    self.emc.probabilistic_insert(
-                        self.dp.cfg.emc_insert_inv_prob,
-                        &k.flow,
-                        || staged.unwrap_or_else(|| crate::emc::hash(&k.flow)),
-                        r,
-                        |x| live.is_live(x),
-                    );
-                }
-                (r, reused)
-            }
-        };
-        self.c.filter_cached += reused;
         let ports = &mut self.ports;
         let mf = self.mf.get_mut(r).expect("found live");
         let Some((plan, actions)) = mf.plan(&layout, pkt.len(), |p| port_slot(ports, p)) else {
@@ -1289,7 +1251,8 @@ impl Worker {
         Express::Done(fate)
     }
 
-    /// Executes megaflow `r`'s actions on the packet and counts it.
+    /// Executes megaflow `r`'s actions on the packet, through its plan when one fits, and
+    /// counts it.
     #[allow(
         clippy::too_many_arguments,
         reason = "the per-packet state of one pass"
@@ -1305,65 +1268,93 @@ impl Worker {
         tx: &mut dyn TxSink,
         output_seen: &mut bool,
     ) -> PassEnd {
-        let len = pkt.len() as u64;
         let ports = &mut self.ports;
         let mf = self.mf.get_mut(r).expect("live megaflow");
-        let (end, stop) = match mf.plan(&layout, pkt.len(), |p| port_slot(ports, p)) {
-            Some((plan, actions)) => {
-                let fate = match run_plan(plan, actions, pkt, ports, ts_ns, tx) {
-                    // An earlier pass output the packet.
-                    Fate::Dropped(_) if *output_seen => Fate::Forwarded,
-                    f => f,
-                };
-                *output_seen |= matches!(fate, Fate::Forwarded);
-                (PassEnd::Done(fate), None)
-            }
-            None => {
-                // The actions are borrowed from the cache while they run; running them
-                // never touches the cache (a recirculation returns first).
-                let actions: *const [OdpAction] = mf.xlation.actions.as_slice();
-                // SAFETY: `execute` does not add, remove or modify megaflows (it touches
-                // only counters, the packet and the sink), so the slice stays valid while
-                // it runs.
-                let actions = unsafe { &*actions };
-                self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen)
-            }
+        let Some((plan, actions)) = mf.plan(&layout, pkt.len(), |p| port_slot(ports, p)) else {
+            return self.run_actions(r, in_port, pkt, layout, ts_ns, tx, output_seen);
         };
+        let fate = match run_plan(plan, actions, pkt, ports, ts_ns, tx) {
+            // An earlier pass output the packet.
+            Fate::Dropped(_) if *output_seen => Fate::Forwarded,
+            f => f,
+        };
+        *output_seen |= matches!(fate, Fate::Forwarded);
+        self.count_hit(r, pkt.len() as u64, None, ts_ns);
+        PassEnd::Done(fate)
+    }
+
+    /// Executes megaflow `r`'s actions on the packet one by one, and counts it.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
+    fn run_actions(
+        &mut self,
+        r: MfRef,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        layout: Layout,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> PassEnd {
+        let len = pkt.len() as u64;
+        // The actions are borrowed from the cache while they run; running them never
+        // touches the cache (a recirculation returns first).
+        let actions: *const [OdpAction] = self
+            .mf
+            .get(r)
+            .expect("live megaflow")
+            .xlation
+            .actions
+            .as_slice();
+        // SAFETY: `execute` does not add, remove or modify megaflows (it touches only
+        // counters, the packet and the sink), so the slice stays valid while it runs.
+        let actions = unsafe { &*actions };
+        let (end, stop) = self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
         self.count_hit(r, len, stop, ts_ns);
         end
     }
 
     /// Counts a packet of `len` bytes that megaflow `r` handled (`stop`: the extension action
-    /// that stopped it); consecutive packets that went through every action are gathered in
-    /// `pending`.
+    /// that stopped it); packets that went through every action are gathered in `pending`.
     #[inline]
     fn count_hit(&mut self, r: MfRef, len: u64, stop: Option<usize>, ts_ns: u64) {
-        match (&mut self.pending, stop) {
-            (Some(p), None) if p.0 == r => {
-                p.1 += 1;
-                p.2 += len;
-                p.3 = ts_ns;
-            }
-            (_, None) => {
-                self.flush_pending();
-                self.pending = Some((r, 1, len, ts_ns));
-            }
-            (_, Some(_)) => self
-                .mf
+        if stop.is_some() {
+            self.mf
                 .get_mut(r)
                 .expect("live megaflow")
-                .count(len, stop, ts_ns),
+                .count(len, stop, ts_ns);
+            return;
+        }
+        let add = |p: &mut (MfRef, u64, u64, u64)| {
+            p.1 += 1;
+            p.2 += len;
+            p.3 = ts_ns;
+        };
+        match &mut self.pending {
+            [Some(p), _] if p.0 == r => add(p),
+            [_, Some(p)] if p.0 == r => add(p),
+            [latest, older] => {
+                if let Some((r, packets, bytes, ts)) = older.take() {
+                    if let Some(m) = self.mf.get_mut(r) {
+                        m.count_n(packets, bytes, None, ts);
+                    }
+                }
+                *older = latest.replace((r, 1, len, ts_ns));
+            }
         }
     }
 
-    /// Counts the run of hits of one megaflow gathered in `pending` into it (before the
-    /// cache changes and at the end of every batch, so readers outside a batch see exact
-    /// counts).
+    /// Counts the hits gathered in `pending` into their megaflows (before the cache changes
+    /// and at the end of every batch, so readers outside a batch see exact counts).
     #[inline]
     fn flush_pending(&mut self) {
-        if let Some((r, packets, bytes, ts)) = self.pending.take() {
-            if let Some(m) = self.mf.get_mut(r) {
-                m.count_n(packets, bytes, None, ts);
+        for p in &mut self.pending {
+            if let Some((r, packets, bytes, ts)) = p.take() {
+                if let Some(m) = self.mf.get_mut(r) {
+                    m.count_n(packets, bytes, None, ts);
+                }
             }
         }
     }
@@ -1377,67 +1368,42 @@ impl Worker {
         Fate::Forwarded
     }
 
-    /// One pass: extract (unless the batch stage did: `staged` is the packet's index in the
-    /// stage), look up (or upcall), execute.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the per-packet state of one pass"
-    )]
+    /// One pass after the first (or the first of a packet the batch stage did not extract):
+    /// extract, look up (or translate), execute.
     fn pass(
         &mut self,
         in_port: PortNo,
         recirc_id: u32,
-        staged: Option<usize>,
         pkt: &mut PacketBuf,
         ts_ns: u64,
         tx: &mut dyn TxSink,
         output_seen: &mut bool,
     ) -> PassEnd {
-        // A staged key stays in the stage (a 128-byte copy per packet is measurable); only a
-        // miss copies it out for translation.
-        match staged {
-            Some(i) => {
-                let layout = self.keys[i].layout;
-                let hash = self.emc_lookup.then_some(self.keys[i].hash);
-                self.pass_key(
-                    Key::Staged(i),
-                    layout,
-                    hash,
-                    pkt,
-                    in_port,
-                    ts_ns,
-                    tx,
-                    output_seen,
-                )
-            }
-            None => {
-                let mut flow = Flow::default();
-                let layout = extract(pkt.data(), in_port, &mut flow);
-                flow.recirc_id = recirc_id;
-                self.pass_key(
-                    Key::Local(&flow),
-                    layout,
-                    None,
-                    pkt,
-                    in_port,
-                    ts_ns,
-                    tx,
-                    output_seen,
-                )
+        let mut flow = Flow::default();
+        let layout = extract(pkt.data(), in_port, &mut flow);
+        flow.recirc_id = recirc_id;
+        self.memo.clear();
+        let guard = Guard {
+            layout,
+            len: pkt.len() as u32,
+        };
+        if self.dp.cfg.megaflow {
+            if let Some(r) = self.cached(Key::Local(&flow), None, &guard, pkt, in_port, ts_ns) {
+                return self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen);
             }
         }
+        self.miss(&flow, guard, None, pkt, in_port, ts_ns, tx, output_seen)
     }
 
-    /// [`Worker::pass`] once the key is known.
+    /// A pass whose key no cached megaflow holds for: translate, install, execute.
     #[allow(
         clippy::too_many_arguments,
         reason = "the per-packet state of one pass"
     )]
-    #[inline]
-    fn pass_key(
+    fn miss(
         &mut self,
-        key: Key<'_>,
-        layout: Layout,
+        flow: &Flow,
+        guard: Guard,
         hash: Option<u64>,
         pkt: &mut PacketBuf,
         in_port: PortNo,
@@ -1445,34 +1411,12 @@ impl Worker {
         tx: &mut dyn TxSink,
         output_seen: &mut bool,
     ) -> PassEnd {
-        self.memo.clear();
-        let guard = Guard {
-            layout,
-            len: pkt.len() as u32,
-        };
+        let layout = guard.layout;
+        let x = self.upcall(flow, layout, pkt, ts_ns);
         if self.dp.cfg.megaflow {
-            if let Some(r) = self.cached(key, hash, &guard, pkt, in_port, ts_ns) {
-                return self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen);
-            }
-        }
-        let flow = match key {
-            Key::Local(f) => *f,
-            Key::Staged(i) => self.keys[i].flow,
-        };
-        let x = self.upcall(&flow, layout, pkt, ts_ns);
-        if self.dp.cfg.megaflow {
-            match self.install(&flow, x, guard, pkt.data()) {
+            match self.install(flow, x, guard, pkt.data()) {
                 Ok(r) => {
-                    if self.dp.cfg.emc {
-                        let live = &self.mf;
-                        self.emc.probabilistic_insert(
-                            self.dp.cfg.emc_insert_inv_prob,
-                            &flow,
-                            || hash.unwrap_or_else(|| crate::emc::hash(&flow)),
-                            r,
-                            |x| live.is_live(x),
-                        );
-                    }
+                    learn_emc(&mut self.emc, &self.mf, &self.dp.cfg, flow, hash, r);
                     return self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen);
                 }
                 Err(x) => {
@@ -1506,6 +1450,8 @@ impl Worker {
 
     /// Looks the key up in the caches; returns the megaflow to execute if one matches and its
     /// recorded filter results still hold.
+    // Always: the fast path's lookup, which a call costs ~50 instructions a packet.
+    #[inline(always)]
     #[allow(
         clippy::too_many_arguments,
         reason = "the per-packet state of one pass"
@@ -1530,7 +1476,6 @@ impl Worker {
             keys,
             emc_lookup,
             emc_window,
-            emc_pre,
             ..
         } = self;
         let flow = match key {
@@ -1539,37 +1484,35 @@ impl Worker {
         };
         let use_emc = dp.cfg.emc;
         let mut hash = hash;
-        let mut check = |m: &Megaflow| {
-            // Most megaflows: nothing to run (what `holds` answers first, without its set-up).
-            if let Some(reused) = m.holds_as_recorded(guard) {
-                c.filter_cached += reused;
-                return true;
-            }
-            let mut env = CheckEnv {
-                exts,
-                memo,
-                scratch,
-                c,
-                pkt,
-                in_port,
-                ts_ns,
+        // Whether megaflow `m` holds: most have nothing to run (`holds_as_recorded`), and the
+        // filter-running environment is put together only for the others (built up front,
+        // its references cost a dozen stores a packet).
+        macro_rules! holds {
+            ($m:expr) => {
+                match $m.holds_as_recorded(guard) {
+                    Some(reused) => {
+                        c.filter_cached += reused;
+                        true
+                    }
+                    None => CheckEnv {
+                        exts,
+                        memo,
+                        scratch,
+                        c,
+                        pkt,
+                        in_port,
+                        ts_ns,
+                    }
+                    .holds_running($m, guard),
+                }
             };
-            env.holds(m, guard)
-        };
-        let pre = std::mem::take(emc_pre);
-        if pre == EmcPre::Nothing {
-            return None;
         }
-        if use_emc && *emc_lookup && pre != EmcPre::Missed {
+        if use_emc && *emc_lookup {
             let h = *hash.get_or_insert_with(|| crate::emc::hash(flow));
             emc_window.lookups += 1;
-            let found = match pre {
-                EmcPre::Found(r) => Some(r),
-                _ => emc.lookup(flow, h),
-            };
-            if let Some(r) = found {
+            if let Some(r) = emc.lookup(flow, h) {
                 match mf.get(r) {
-                    Some(m) if check(m) => {
+                    Some(m) if holds!(m) => {
                         c.emc_hits += 1;
                         emc_window.hits += 1;
                         return Some(r);
@@ -1579,19 +1522,10 @@ impl Worker {
                 }
             }
         }
-        let r = mf.lookup_with(flow, |_, m| check(m))?;
+        let r = mf.lookup_with(flow, |_, m| holds!(m))?;
         c.megaflow_hits += 1;
-        if use_emc {
-            // Also while lookups are bypassed, so that a probe sees what the cache would hold.
-            let live = &*mf;
-            emc.probabilistic_insert(
-                dp.cfg.emc_insert_inv_prob,
-                flow,
-                || hash.unwrap_or_else(|| crate::emc::hash(flow)),
-                r,
-                |x| live.is_live(x),
-            );
-        }
+        // Also while lookups are bypassed, so that a probe sees what the cache would hold.
+        learn_emc(emc, mf, &dp.cfg, flow, hash, r);
         Some(r)
     }
 

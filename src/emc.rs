@@ -137,7 +137,8 @@ impl Emc {
     /// Inserts `key` → `mf` one time in `inv_prob` (Open vSwitch's
     /// `emc_probabilistic_insert`: after a megaflow hit or an upcall, so that a flow seen
     /// once does not evict an established one). The hash is computed only when inserting.
-    #[inline]
+    // Always: on every megaflow hit, and all but one call in `inv_prob` is a counter step.
+    #[inline(always)]
     pub fn probabilistic_insert(
         &mut self,
         inv_prob: u32,

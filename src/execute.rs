@@ -259,18 +259,27 @@ fn set_fast(
     value: u128,
     mask: u128,
 ) -> Option<Result<(), ExecError>> {
+    fast_step(layout, field, value, mask)?
+        .write_fast(buf)
+        .map(Ok)
+}
+
+/// The straight-line step for a rewrite of `field` in frames laid out as `layout`: a whole
+/// MAC address, or an IPv4 TTL; `None` for every other rewrite.
+#[inline]
+fn fast_step(layout: &Layout, field: Field, value: u128, mask: u128) -> Option<Step> {
     const MAC: u128 = 0xffff_ffff_ffff;
     match field {
         Field::EthDst | Field::EthSrc if mask & MAC == MAC && layout.l3().is_some() => {
-            let at = if field == Field::EthDst { 0 } else { 6 };
-            buf.get_mut(at..at + 6)?.copy_from_slice(&mac_bytes(value));
-            Some(Ok(()))
+            Some(Step::Mac {
+                at: if field == Field::EthDst { 0 } else { 6 },
+                mac: mac_bytes(value),
+            })
         }
-        Field::NwTtl if mask & 0xff == 0xff && layout.is_ipv4() => {
-            let l3 = layout.l3()?;
-            set_ipv4_ttl(buf.get_mut(l3..l3 + ipv4::HEADER_LEN)?, value as u8);
-            Some(Ok(()))
-        }
+        Field::NwTtl if mask & 0xff == 0xff && layout.is_ipv4() => Some(Step::Ttl {
+            l3: u16::try_from(layout.l3()?).ok()?,
+            ttl: value as u8,
+        }),
         _ => None,
     }
 }
@@ -348,6 +357,36 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The frame length a MAC or TTL step writes up to (0 for the others).
+    #[inline]
+    fn end(self) -> usize {
+        match self {
+            Step::Mac { at, .. } => at as usize + 6,
+            Step::Ttl { l3, .. } => l3 as usize + ipv4::HEADER_LEN,
+            Step::Set(_) | Step::Output { .. } => 0,
+        }
+    }
+
+    /// Writes a MAC or TTL step into `frame`; `None` if the frame is shorter than the step
+    /// needs or the step is another kind.
+    #[inline]
+    fn write_fast(self, frame: &mut [u8]) -> Option<()> {
+        match self {
+            Step::Mac { at, mac } => {
+                let at = at as usize;
+                frame.get_mut(at..at + 6)?.copy_from_slice(&mac);
+            }
+            Step::Ttl { l3, ttl } => {
+                let l3 = l3 as usize;
+                set_ipv4_ttl(frame.get_mut(l3..l3 + ipv4::HEADER_LEN)?, ttl);
+            }
+            Step::Set(_) | Step::Output { .. } => return None,
+        }
+        Some(())
+    }
+}
+
 impl Plan {
     /// Compiles `actions` for frames laid out as `layout`; `slot` gives each output port's
     /// counter index. `None` if an action needs the general executor.
@@ -356,7 +395,6 @@ impl Plan {
         layout: &Layout,
         mut slot: impl FnMut(PortNo) -> u32,
     ) -> Option<Plan> {
-        const MAC: u128 = 0xffff_ffff_ffff;
         let mut steps = smallvec::SmallVec::new();
         let mut min_len = 0usize;
         let mut drop = DropReason::Action;
@@ -366,28 +404,15 @@ impl Plan {
                     port,
                     slot: slot(port),
                 },
-                OdpAction::SetMasked { field, value, mask } => match field {
-                    // What `set_fast` does, located once.
-                    Field::EthDst | Field::EthSrc if mask & MAC == MAC && layout.l3().is_some() => {
-                        let at = if field == Field::EthDst { 0 } else { 6 };
-                        min_len = min_len.max(at + 6);
-                        Step::Mac {
-                            at: at as u8,
-                            mac: mac_bytes(value),
-                        }
-                    }
-                    Field::NwTtl if mask & 0xff == 0xff && layout.is_ipv4() => match layout.l3() {
-                        Some(l3) => {
-                            min_len = min_len.max(l3 + ipv4::HEADER_LEN);
-                            Step::Ttl {
-                                l3: l3 as u16,
-                                ttl: value as u8,
-                            }
+                OdpAction::SetMasked { field, value, mask } => {
+                    match fast_step(layout, field, value, mask) {
+                        Some(step) => {
+                            min_len = min_len.max(step.end());
+                            step
                         }
                         None => Step::Set(u16::try_from(i).ok()?),
-                    },
-                    _ => Step::Set(u16::try_from(i).ok()?),
-                },
+                    }
+                }
                 // Translation puts a drop last (only extension actions may precede it).
                 OdpAction::Drop(reason) if i + 1 == actions.len() => {
                     drop = reason;
@@ -416,13 +441,9 @@ impl Plan {
     #[inline]
     pub fn rewrite(&self, step: Step, actions: &[OdpAction], frame: &mut [u8]) {
         match step {
-            Step::Mac { at, mac } => {
-                let at = at as usize;
-                frame[at..at + 6].copy_from_slice(&mac);
-            }
-            Step::Ttl { l3, ttl } => {
-                let l3 = l3 as usize;
-                set_ipv4_ttl(&mut frame[l3..l3 + ipv4::HEADER_LEN], ttl);
+            Step::Mac { .. } | Step::Ttl { .. } => {
+                // The plan fits the frame: it is at least `step.end()` bytes long.
+                let _ = step.write_fast(frame);
             }
             Step::Set(i) => {
                 if let Some(&OdpAction::SetMasked { field, value, mask }) = actions.get(i as usize)

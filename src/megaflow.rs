@@ -384,7 +384,8 @@ impl MegaflowCache {
 
     /// The first megaflow that matches `flow` and that `accept` accepts (its recorded filter
     /// results hold for the packet, say), trying every matching megaflow in rank order.
-    #[inline]
+    // Always: called with a closure over the caller's state, which a call makes it store.
+    #[inline(always)]
     pub fn lookup_with(
         &mut self,
         flow: &Flow,

@@ -174,7 +174,9 @@ impl Batch {
     }
 
     /// Appends a copy of `frame`; returns false (and does nothing) when the batch is full.
-    #[inline]
+    // Always: a driver's receive loop copies frame after frame; a call per packet is ~25
+    // instructions of the ~600 a forwarded packet costs.
+    #[inline(always)]
     pub fn push(&mut self, frame: &[u8], ts_ns: u64) -> bool {
         match self.slot() {
             Some(b) => {
