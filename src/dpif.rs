@@ -948,6 +948,17 @@ fn run_plan(
     }
 }
 
+/// Counts one `pending` entry's hits (megaflow, packets, bytes, last timestamp) into its
+/// megaflow, if it is still there.
+#[inline]
+fn count_pending(mf: &mut MegaflowCache, p: Option<(MfRef, u64, u64, u64)>) {
+    if let Some((r, packets, bytes, ts)) = p {
+        if let Some(m) = mf.get_mut(r) {
+            m.count_n(packets, bytes, None, ts);
+        }
+    }
+}
+
 /// Offers megaflow `r`, found or installed for `flow` below the exact-match cache, to the
 /// exact-match cache (`hash`: the flow's hash, when already computed).
 #[inline]
@@ -1336,11 +1347,7 @@ impl Worker {
             [Some(p), _] if p.0 == r => add(p),
             [_, Some(p)] if p.0 == r => add(p),
             [latest, older] => {
-                if let Some((r, packets, bytes, ts)) = older.take() {
-                    if let Some(m) = self.mf.get_mut(r) {
-                        m.count_n(packets, bytes, None, ts);
-                    }
-                }
+                count_pending(&mut self.mf, older.take());
                 *older = latest.replace((r, 1, len, ts_ns));
             }
         }
@@ -1351,11 +1358,7 @@ impl Worker {
     #[inline]
     fn flush_pending(&mut self) {
         for p in &mut self.pending {
-            if let Some((r, packets, bytes, ts)) = p.take() {
-                if let Some(m) = self.mf.get_mut(r) {
-                    m.count_n(packets, bytes, None, ts);
-                }
-            }
+            count_pending(&mut self.mf, p.take());
         }
     }
 
