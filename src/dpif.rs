@@ -564,13 +564,11 @@ impl Datapath {
             version: 0,
             ports: Vec::new(),
             port_hint: 0,
-            relayout_memo: None,
             emc_lookup: self.cfg.emc,
             emc_on: true,
             emc_window: EmcWindow::default(),
             pending: [None; 2],
-            ext_acc: Vec::new(),
-            ext_nth: 0,
+            ext_runs: ExtRuns::default(),
             c: Counters::default(),
             memo: Vec::new(),
             scratch: PacketBuf::new(),
@@ -623,7 +621,6 @@ struct Counters {
     recircs_avoided: u64,
     filter_runs: u64,
     filter_cached: u64,
-    ext_runs: u64,
     megaflows_installed: u64,
     revalidated: u64,
     revalidation_changes: u64,
@@ -652,13 +649,8 @@ pub struct Worker {
     /// counted into them: (megaflow, packets, bytes, last timestamp), the latest first. Two,
     /// so that a recirculating flow's passes (two megaflows in turn) gather too.
     pending: [Option<(MfRef, u64, u64, u64)>; 2],
-    /// Run counts of extension actions and hooks by extension index, not yet added to the
-    /// extensions' shared counters.
-    ext_acc: Vec<ExtensionStats>,
-    /// Extension runs so far (numbers runs for the timing sample).
-    ext_nth: u64,
-    /// The last answer of [`Worker::moves_headers`], by (extension, layout, frame length).
-    relayout_memo: Option<((u32, Layout, usize), bool)>,
+    /// What running extension actions and hooks keeps.
+    ext_runs: ExtRuns,
     c: Counters,
     /// Filter results obtained during the current pass of the current packet.
     memo: Vec<(u32, bool)>,
@@ -695,6 +687,9 @@ struct EmcWindow {
 enum Express {
     /// It handled the packet.
     Done(Fate),
+    /// It handled the packet's first pass, which recirculates with this id (`bool`: whether
+    /// the pass output the packet).
+    Recirc(u32, bool),
     /// This megaflow holds for the packet (laid out so), and has no plan that fits it.
     Hit(MfRef, Layout),
     /// No megaflow holds for the packet (the `n`th of the stage): translate it.
@@ -710,6 +705,9 @@ enum Start {
     Miss(usize),
     /// By extracting the key.
     Extract,
+    /// After a first pass that recirculates with this id (`bool`: whether it output the
+    /// packet).
+    Recirc(u32, bool),
 }
 
 /// Where a pass's key is: in the batch stage, or extracted by the pass itself.
@@ -758,6 +756,69 @@ fn verdict(info: &ExtInfo, r: Result<RunOutcome, ExtError>) -> ExtVerdict {
             // ABORTED, and any unknown action (the kernel warns and drops).
             _ => ExtVerdict::Drop(DropReason::ExtAborted),
         },
+    }
+}
+
+/// What a worker keeps about running extensions (actions and port hooks).
+#[derive(Default)]
+struct ExtRuns {
+    /// Run counts by extension index, not yet added to the extensions' shared counters.
+    acc: Vec<ExtensionStats>,
+    /// Runs so far (the worker's `ext_runs` counter; numbers runs for the timing sample).
+    runs: u64,
+    /// The last answer of [`ExtRuns::moves_headers`], by (extension, layout, frame length).
+    relayout_memo: Option<((u32, Layout, usize), bool)>,
+}
+
+impl ExtRuns {
+    /// Runs extension `idx` (an action or a port hook), counting into the per-extension
+    /// accumulator; [`Worker::flush_ext_stats`] adds it to the extension.
+    #[inline]
+    fn run(
+        &mut self,
+        idx: u32,
+        info: &ExtInfo,
+        pkt: &mut PacketBuf,
+        in_port: PortNo,
+        ts_ns: u64,
+    ) -> Result<RunOutcome, ExtError> {
+        let i = idx as usize;
+        if self.acc.len() <= i {
+            self.acc.resize(i + 1, ExtensionStats::default());
+        }
+        self.runs += 1;
+        info.ext
+            .run_counted(pkt, in_port, Some(ts_ns), self.runs, &mut self.acc[i])
+    }
+
+    /// Whether extension `idx`'s verified write set can move headers of `frame` (laid out
+    /// as `layout`): then the layout must be re-parsed before the next header rewrite.
+    ///
+    /// The answer of [`write_impact`](crate::packet::fieldmap::write_impact) about relayout
+    /// depends on the write set, the layout and the frame's length, and on frame bytes only
+    /// when the transport header did not parse (the IP length bounds a relayout region);
+    /// outside that case the last answer is kept per (extension, layout, length). An index
+    /// is never reused for another program, so it names one write set.
+    fn moves_headers(&mut self, idx: u32, info: &ExtInfo, frame: &[u8], layout: &Layout) -> bool {
+        let Some(writes) = &info.writes else {
+            return true;
+        };
+        let key = (idx, *layout, frame.len());
+        let memo = layout.l4_payload().is_some() || layout.l4().is_none();
+        if memo {
+            if let Some((k, v)) = self.relayout_memo {
+                if k == key {
+                    return v;
+                }
+            }
+        }
+        let v = writes
+            .iter()
+            .any(|&(a, b)| crate::packet::fieldmap::write_impact(frame, layout, a, b).relayout);
+        if memo {
+            self.relayout_memo = Some((key, v));
+        }
+        v
     }
 }
 
@@ -917,35 +978,105 @@ fn port_slot(ports: &mut Vec<(PortNo, PortCounters)>, no: PortNo) -> u32 {
     i as u32
 }
 
+/// How running a compiled plan ended.
+enum Planned {
+    /// The pass ended so.
+    End(PassEnd),
+    /// Extension step `ordinal` returned this verdict (not a pass): the caller acts on it.
+    Stopped(usize, ExtVerdict),
+    /// An extension in the plan's relayout checks can move the packet's headers: nothing
+    /// ran; execute the actions one by one.
+    Unfit,
+}
+
 /// Runs a megaflow's compiled actions on a packet it [fits](execute::Plan::fits) (`actions`
-/// are the ones it was compiled from); what [`Worker::execute`] does with the actions.
-#[inline]
-fn run_plan(
+/// are the ones it was compiled from); what [`Worker::execute`] does with the actions, up
+/// to an extension's verdict other than pass. `output_seen`: whether the packet was output
+/// (by an earlier pass or by this plan). `EXT`: whether the plan [runs
+/// extensions](execute::Plan::exts) (the forwarding plans without any are compiled apart).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the per-packet state of one pass, and the worker's parts a plan uses"
+)]
+#[inline(always)]
+fn run_plan<const EXT: bool>(
     plan: &execute::Plan,
     actions: &[OdpAction],
     pkt: &mut PacketBuf,
     ports: &mut [(PortNo, PortCounters)],
+    exts: &ExtTable,
+    runs: &mut ExtRuns,
+    in_port: PortNo,
     ts_ns: u64,
     tx: &mut dyn TxSink,
-) -> Fate {
-    let mut out = false;
+    output_seen: &mut bool,
+) -> Planned {
+    for &idx in plan.relayout_checks.iter().filter(|_| EXT) {
+        if let Some(info) = exts.get(idx) {
+            // Asked before the run: the answer is the same after it (see `execute_actions`).
+            if runs.moves_headers(idx, info, pkt.data(), &plan.layout) {
+                return Planned::Unfit;
+            }
+        }
+    }
     for &step in &plan.steps {
         match step {
             execute::Step::Output { port, slot } => {
-                out = true;
+                *output_seen = true;
                 let c = &mut ports[slot as usize].1;
                 c.tx_packets += 1;
                 c.tx_bytes += pkt.len() as u64;
                 tx.transmit(port, pkt.data(), ts_ns);
             }
+            execute::Step::Ext { idx, ordinal } if EXT => {
+                let v = match exts.get(idx) {
+                    Some(info) => verdict(info, runs.run(idx, info, pkt, in_port, ts_ns)),
+                    None => ExtVerdict::Drop(DropReason::ExtAborted),
+                };
+                if !matches!(v, ExtVerdict::Pass) {
+                    return Planned::Stopped(ordinal as usize, v);
+                }
+            }
             _ => plan.rewrite(step, actions, pkt.data_mut()),
         }
     }
-    if out {
-        Fate::Forwarded
-    } else {
-        Fate::Dropped(plan.drop)
-    }
+    Planned::End(match plan.end {
+        execute::PlanEnd::Recirc(id) => PassEnd::Recirc(id),
+        execute::PlanEnd::Drop(_) if *output_seen => PassEnd::Done(Fate::Forwarded),
+        execute::PlanEnd::Drop(reason) => PassEnd::Done(Fate::Dropped(reason)),
+    })
+}
+
+/// [`run_plan`] for a plan that runs extensions, out of line.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the per-packet state of one pass, and the worker's parts a plan uses"
+)]
+#[inline(never)]
+fn run_ext_plan(
+    plan: &execute::Plan,
+    actions: &[OdpAction],
+    pkt: &mut PacketBuf,
+    ports: &mut [(PortNo, PortCounters)],
+    exts: &ExtTable,
+    runs: &mut ExtRuns,
+    in_port: PortNo,
+    ts_ns: u64,
+    tx: &mut dyn TxSink,
+    output_seen: &mut bool,
+) -> Planned {
+    run_plan::<true>(
+        plan,
+        actions,
+        pkt,
+        ports,
+        exts,
+        runs,
+        in_port,
+        ts_ns,
+        tx,
+        output_seen,
+    )
 }
 
 /// Counts one `pending` entry's hits (megaflow, packets, bytes, last timestamp) into its
@@ -1068,6 +1199,9 @@ impl Worker {
                     Some(Express::Miss(k)) => {
                         self.pipeline(in_port, hook, Start::Miss(k), pkt, ts, tx)
                     }
+                    Some(Express::Recirc(id, out)) => {
+                        self.pipeline(in_port, hook, Start::Recirc(id, out), pkt, ts, tx)
+                    }
                     None => self.pipeline(in_port, hook, Start::Extract, pkt, ts, tx),
                 };
                 match fate {
@@ -1171,8 +1305,7 @@ impl Worker {
     ) -> Fate {
         if let Some(hook) = hook {
             if let Some(info) = self.exts.get(hook).cloned() {
-                self.c.ext_runs += 1;
-                let r = self.run_ext(hook, &info, pkt, in_port, ts_ns);
+                let r = self.ext_runs.run(hook, &info, pkt, in_port, ts_ns);
                 match verdict(&info, r) {
                     ExtVerdict::Pass => {}
                     ExtVerdict::Drop(_) => return Fate::Dropped(DropReason::PortHook),
@@ -1209,6 +1342,10 @@ impl Worker {
                 )
             }
             Start::Extract => self.pass(in_port, 0, pkt, ts_ns, tx, &mut output_seen),
+            Start::Recirc(id, out) => {
+                output_seen = out;
+                PassEnd::Recirc(id)
+            }
         };
         let mut passes = 0;
         loop {
@@ -1252,14 +1389,12 @@ impl Worker {
         let Some(r) = self.cached(Key::Staged(i), hash, &guard, pkt, in_port, ts_ns) else {
             return Express::Miss(i);
         };
-        let ports = &mut self.ports;
-        let mf = self.mf.get_mut(r).expect("found live");
-        let Some((plan, actions)) = mf.plan(&layout, pkt.len(), |p| port_slot(ports, p)) else {
-            return Express::Hit(r, layout);
-        };
-        let fate = run_plan(plan, actions, pkt, ports, ts_ns, tx);
-        self.count_hit(r, pkt.len() as u64, None, ts_ns);
-        Express::Done(fate)
+        let mut output_seen = false;
+        match self.try_plan(r, layout, in_port, pkt, ts_ns, tx, &mut output_seen) {
+            Some(PassEnd::Done(fate)) => Express::Done(fate),
+            Some(PassEnd::Recirc(id)) => Express::Recirc(id, output_seen),
+            None => Express::Hit(r, layout),
+        }
     }
 
     /// Executes megaflow `r`'s actions on the packet, through its plan when one fits, and
@@ -1279,19 +1414,65 @@ impl Worker {
         tx: &mut dyn TxSink,
         output_seen: &mut bool,
     ) -> PassEnd {
-        let ports = &mut self.ports;
-        let mf = self.mf.get_mut(r).expect("live megaflow");
-        let Some((plan, actions)) = mf.plan(&layout, pkt.len(), |p| port_slot(ports, p)) else {
-            return self.run_actions(r, in_port, pkt, layout, ts_ns, tx, output_seen);
+        match self.try_plan(r, layout, in_port, pkt, ts_ns, tx, output_seen) {
+            Some(end) => end,
+            None => self.run_actions(r, in_port, pkt, layout, ts_ns, tx, output_seen),
+        }
+    }
+
+    /// Runs megaflow `r`'s compiled plan on the packet and counts it, if a plan fits the
+    /// packet (and no extension in it can move the headers it rewrites).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the per-packet state of one pass"
+    )]
+    #[inline(always)]
+    fn try_plan(
+        &mut self,
+        r: MfRef,
+        layout: Layout,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: &mut bool,
+    ) -> Option<PassEnd> {
+        let Worker {
+            mf,
+            ports,
+            exts,
+            ext_runs,
+            ..
+        } = self;
+        let mf = mf.get_mut(r).expect("live megaflow");
+        let (plan, actions) = mf.plan(&layout, pkt.len(), |p| port_slot(ports, p))?;
+        let len = pkt.len() as u64;
+        let before = *output_seen;
+        let out = &mut *output_seen;
+        let end = if plan.exts {
+            run_ext_plan(
+                plan, actions, pkt, ports, exts, ext_runs, in_port, ts_ns, tx, out,
+            )
+        } else {
+            run_plan::<false>(
+                plan, actions, pkt, ports, exts, ext_runs, in_port, ts_ns, tx, out,
+            )
         };
-        let fate = match run_plan(plan, actions, pkt, ports, ts_ns, tx) {
-            // An earlier pass output the packet.
-            Fate::Dropped(_) if *output_seen => Fate::Forwarded,
-            f => f,
-        };
-        *output_seen |= matches!(fate, Fate::Forwarded);
-        self.count_hit(r, pkt.len() as u64, None, ts_ns);
-        PassEnd::Done(fate)
+        match end {
+            Planned::End(end) => {
+                self.count_hit(r, len, None, ts_ns);
+                Some(end)
+            }
+            Planned::Stopped(ordinal, v) => {
+                let fate = self.act_on(v, in_port, pkt, ts_ns, tx, *output_seen);
+                self.count_hit(r, len, Some(ordinal), ts_ns);
+                Some(PassEnd::Done(fate))
+            }
+            Planned::Unfit => {
+                debug_assert_eq!(before, *output_seen, "nothing ran");
+                None
+            }
+        }
     }
 
     /// Executes megaflow `r`'s actions on the packet one by one, and counts it.
@@ -1729,34 +1910,20 @@ impl Worker {
                     // between batches, never while actions run; the pointer stays valid for
                     // this action (it saves two atomic reference-count updates per run).
                     let info = unsafe { &*info };
-                    self.c.ext_runs += 1;
-                    let r = self.run_ext(*idx, info, pkt, in_port, ts_ns);
+                    let r = self.ext_runs.run(*idx, info, pkt, in_port, ts_ns);
                     // Re-parse before the next header rewrite only if the program's verified
                     // write set can move headers (or it has none: it may resize, or was not
                     // accepted). The relayout regions are positioned by bytes that are
                     // themselves relayout regions, so asking after the run answers as before.
-                    stale = stale || self.moves_headers(*idx, info, pkt.data(), &layout);
+                    stale = stale || self.ext_runs.moves_headers(*idx, info, pkt.data(), &layout);
                     let v = verdict(info, r);
                     if !matches!(v, ExtVerdict::Pass) {
                         self.stopped_at = Some(self.bpf_ordinal);
                     }
                     self.bpf_ordinal += 1;
-                    match v {
-                        ExtVerdict::Pass => {}
-                        ExtVerdict::Drop(reason) => return self.stop(*output_seen, reason),
-                        ExtVerdict::Tx => {
-                            let frame = pkt.data().to_vec();
-                            self.transmit(tx, in_port, &frame, ts_ns);
-                            return PassEnd::Done(Fate::Forwarded);
-                        }
-                        ExtVerdict::Redirect(p) => {
-                            return match self.redirect(tx, pkt, p, ts_ns) {
-                                Fate::Dropped(r) if !*output_seen => {
-                                    PassEnd::Done(Fate::Dropped(r))
-                                }
-                                _ => PassEnd::Done(Fate::Forwarded),
-                            };
-                        }
+                    if !matches!(v, ExtVerdict::Pass) {
+                        let fate = self.act_on(v, in_port, pkt, ts_ns, tx, *output_seen);
+                        return PassEnd::Done(fate);
                     }
                 }
                 OdpAction::Recirc(id) => return PassEnd::Recirc(*id),
@@ -1766,30 +1933,10 @@ impl Worker {
         self.stop(*output_seen, DropReason::Action)
     }
 
-    /// Runs extension `idx` (an action or a port hook), counting into the worker's
-    /// per-extension accumulator; [`Worker::flush_ext_stats`] adds it to the extension.
-    #[inline]
-    fn run_ext(
-        &mut self,
-        idx: u32,
-        info: &ExtInfo,
-        pkt: &mut PacketBuf,
-        in_port: PortNo,
-        ts_ns: u64,
-    ) -> Result<RunOutcome, ExtError> {
-        let i = idx as usize;
-        if self.ext_acc.len() <= i {
-            self.ext_acc.resize(i + 1, ExtensionStats::default());
-        }
-        self.ext_nth += 1;
-        let (nth, acc) = (self.ext_nth, &mut self.ext_acc[i]);
-        info.ext.run_counted(pkt, in_port, Some(ts_ns), nth, acc)
-    }
-
     /// Adds the run counts gathered since the last flush to the extensions' counters (at the
     /// end of every batch, before the extension snapshot can change).
     fn flush_ext_stats(&mut self) {
-        for (i, acc) in self.ext_acc.iter_mut().enumerate() {
+        for (i, acc) in self.ext_runs.acc.iter_mut().enumerate() {
             if acc.runs != 0 {
                 if let Some(info) = self.exts.get(i as u32) {
                     info.ext.add_stats(acc);
@@ -1799,34 +1946,31 @@ impl Worker {
         }
     }
 
-    /// Whether extension `idx`'s verified write set can move headers of `frame` (laid out
-    /// as `layout`): then the layout must be re-parsed before the next header rewrite.
-    ///
-    /// The answer of [`write_impact`](crate::packet::fieldmap::write_impact) about relayout
-    /// depends on the write set, the layout and the frame's length, and on frame bytes only
-    /// when the transport header did not parse (the IP length bounds a relayout region);
-    /// outside that case the last answer is kept per (extension, layout, length). An index
-    /// is never reused for another program, so it names one write set.
-    fn moves_headers(&mut self, idx: u32, info: &ExtInfo, frame: &[u8], layout: &Layout) -> bool {
-        let Some(writes) = &info.writes else {
-            return true;
-        };
-        let key = (idx, *layout, frame.len());
-        let memo = layout.l4_payload().is_some() || layout.l4().is_none();
-        if memo {
-            if let Some((k, v)) = self.relayout_memo {
-                if k == key {
-                    return v;
-                }
+    /// What becomes of a packet an extension action stopped with verdict `v` (not a pass);
+    /// `output_seen`: whether an earlier action or pass output it.
+    fn act_on(
+        &mut self,
+        v: ExtVerdict,
+        in_port: PortNo,
+        pkt: &mut PacketBuf,
+        ts_ns: u64,
+        tx: &mut dyn TxSink,
+        output_seen: bool,
+    ) -> Fate {
+        match v {
+            ExtVerdict::Pass => unreachable!("a pass verdict does not stop the actions"),
+            ExtVerdict::Drop(_) if output_seen => Fate::Forwarded,
+            ExtVerdict::Drop(reason) => Fate::Dropped(reason),
+            ExtVerdict::Tx => {
+                let frame = pkt.data().to_vec();
+                self.transmit(tx, in_port, &frame, ts_ns);
+                Fate::Forwarded
             }
+            ExtVerdict::Redirect(p) => match self.redirect(tx, pkt, p, ts_ns) {
+                Fate::Dropped(r) if !output_seen => Fate::Dropped(r),
+                _ => Fate::Forwarded,
+            },
         }
-        let v = writes
-            .iter()
-            .any(|&(a, b)| crate::packet::fieldmap::write_impact(frame, layout, a, b).relayout);
-        if memo {
-            self.relayout_memo = Some((key, v));
-        }
-        v
     }
 
     fn scratch_flow(&mut self) -> Flow {
@@ -1982,7 +2126,7 @@ impl Worker {
             recircs_avoided: c.recircs_avoided,
             filter_runs: c.filter_runs,
             filter_cached: c.filter_cached,
-            ext_runs: c.ext_runs,
+            ext_runs: self.ext_runs.runs,
             megaflows_installed: c.megaflows_installed,
             revalidated: c.revalidated,
             revalidation_changes: c.revalidation_changes,

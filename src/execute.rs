@@ -310,11 +310,13 @@ fn set_ipv4_ttl(h: &mut [u8], new: u8) {
 }
 
 /// A megaflow's actions compiled for one packet layout: the rewrites at fixed offsets, the
-/// outputs with their counter slots, what happens at the end. Compiled when every action
-/// is a field rewrite, an output or a final drop (an extension, a recirculation, a VLAN
-/// push or pop, a controller copy leave the actions to [`Worker::execute`]); run only on a
-/// frame with the same layout and at least [`Plan::min_len`] bytes, on which it writes the
-/// same bytes and makes the same outputs as executing the actions one by one.
+/// extension runs, the outputs with their counter slots, what happens at the end. Compiled
+/// when every action is a field rewrite, an extension action, an output, or a final drop or
+/// recirculation (a VLAN push or pop or a controller copy leave the actions to
+/// [`Worker::execute`]); run only on a frame with the same layout and at least
+/// [`Plan::min_len`] bytes, on which it writes the same bytes and makes the same outputs as
+/// executing the actions one by one, provided no extension in [`Plan::relayout_checks`]
+/// can move headers of the frame (the runner asks before it starts).
 ///
 /// [`Worker::execute`]: crate::dpif::Worker
 #[derive(Clone, Debug)]
@@ -325,8 +327,22 @@ pub struct Plan {
     pub min_len: u32,
     /// The steps, in action order.
     pub steps: smallvec::SmallVec<[Step; 4]>,
-    /// Why the packet is dropped when no step outputs it.
-    pub drop: DropReason,
+    /// The extensions whose writes, if they could move headers, would misplace a later
+    /// rewrite step (their indices).
+    pub relayout_checks: Box<[u32]>,
+    /// Whether a step runs an extension.
+    pub exts: bool,
+    /// What happens after the last step.
+    pub end: PlanEnd,
+}
+
+/// What a [`Plan`] does after its last step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanEnd {
+    /// The pass ends; the packet is dropped for this reason unless a step output it.
+    Drop(DropReason),
+    /// The packet goes through the caches again with this recirculation id.
+    Recirc(u32),
 }
 
 /// One step of a [`Plan`].
@@ -348,6 +364,14 @@ pub enum Step {
     },
     /// Any other rewrite: the `SetMasked` action at this index, through [`set_masked`].
     Set(u16),
+    /// Run the extension with this index; `ordinal` numbers it among the plan's extension
+    /// steps (which one stopped the packet, for the megaflow's counters).
+    Ext {
+        /// The extension's index.
+        idx: u32,
+        /// Its ordinal among the `Bpf` actions.
+        ordinal: u16,
+    },
     /// Transmit the frame as it is now on `port`, counted in the caller's counter `slot`.
     Output {
         /// The port.
@@ -364,7 +388,7 @@ impl Step {
         match self {
             Step::Mac { at, .. } => at as usize + 6,
             Step::Ttl { l3, .. } => l3 as usize + ipv4::HEADER_LEN,
-            Step::Set(_) | Step::Output { .. } => 0,
+            Step::Set(_) | Step::Ext { .. } | Step::Output { .. } => 0,
         }
     }
 
@@ -381,7 +405,7 @@ impl Step {
                 let l3 = l3 as usize;
                 set_ipv4_ttl(frame.get_mut(l3..l3 + ipv4::HEADER_LEN)?, ttl);
             }
-            Step::Set(_) | Step::Output { .. } => return None,
+            Step::Set(_) | Step::Ext { .. } | Step::Output { .. } => return None,
         }
         Some(())
     }
@@ -395,10 +419,12 @@ impl Plan {
         layout: &Layout,
         mut slot: impl FnMut(PortNo) -> u32,
     ) -> Option<Plan> {
-        let mut steps = smallvec::SmallVec::new();
+        let mut steps = smallvec::SmallVec::<[Step; 4]>::new();
         let mut min_len = 0usize;
-        let mut drop = DropReason::Action;
+        let mut end = PlanEnd::Drop(DropReason::Action);
+        let mut ordinal = 0u16;
         for (i, a) in actions.iter().enumerate() {
+            let last = i + 1 == actions.len();
             let step = match *a {
                 OdpAction::Output(port) => Step::Output {
                     port,
@@ -413,20 +439,43 @@ impl Plan {
                         None => Step::Set(u16::try_from(i).ok()?),
                     }
                 }
-                // Translation puts a drop last (only extension actions may precede it).
-                OdpAction::Drop(reason) if i + 1 == actions.len() => {
-                    drop = reason;
+                OdpAction::Bpf(idx) => {
+                    let step = Step::Ext { idx, ordinal };
+                    ordinal = ordinal.checked_add(1)?;
+                    step
+                }
+                // Translation puts a drop or a recirculation last.
+                OdpAction::Drop(reason) if last => {
+                    end = PlanEnd::Drop(reason);
+                    continue;
+                }
+                OdpAction::Recirc(id) if last => {
+                    end = PlanEnd::Recirc(id);
                     continue;
                 }
                 _ => return None,
             };
             steps.push(step);
         }
+        // An extension followed by a rewrite must not have moved the headers it rewrites.
+        let mut relayout_checks = Vec::new();
+        let mut rewrite_after = false;
+        for step in steps.iter().rev() {
+            match *step {
+                Step::Ext { idx, .. } if rewrite_after && !relayout_checks.contains(&idx) => {
+                    relayout_checks.push(idx);
+                }
+                Step::Mac { .. } | Step::Ttl { .. } | Step::Set(_) => rewrite_after = true,
+                _ => {}
+            }
+        }
         Some(Plan {
             layout: *layout,
             min_len: u32::try_from(min_len).ok()?,
             steps,
-            drop,
+            relayout_checks: relayout_checks.into(),
+            exts: ordinal > 0,
+            end,
         })
     }
 
@@ -436,7 +485,7 @@ impl Plan {
         self.layout == *layout && len >= self.min_len as usize
     }
 
-    /// Runs the rewrite `step` (not an output) on `frame`, which the plan [`fits`](Plan::fits);
+    /// Runs the rewrite `step` (not an output or an extension) on `frame`, which the plan [`fits`](Plan::fits);
     /// `actions` are the ones the plan was compiled from.
     #[inline]
     pub fn rewrite(&self, step: Step, actions: &[OdpAction], frame: &mut [u8]) {
@@ -452,7 +501,7 @@ impl Plan {
                     let _ = set_masked(frame, &self.layout, field, value, mask);
                 }
             }
-            Step::Output { .. } => {}
+            Step::Ext { .. } | Step::Output { .. } => {}
         }
     }
 }
@@ -1102,7 +1151,8 @@ mod tests {
                                                          Just(Field::NwTtl), settable()],
                                              any::<u128>(), any::<bool>(), any::<u128>(),
                                              any::<bool>()), 0..5),
-                                        drop in any::<bool>(), cut in 0usize..40) {
+                                        end in 0u8..3, ext_at in prop::option::of(0usize..12),
+                                        cut in 0usize..40) {
             let all = frames();
             let f = &all[i % all.len()];
             let l = extract(f, 0, &mut Flow::default());
@@ -1114,11 +1164,36 @@ mod tests {
                     actions.push(OdpAction::Output(n as u32 + 1));
                 }
             }
-            if drop {
-                actions.push(OdpAction::Drop(DropReason::TableMiss));
+            if let Some(at) = ext_at {
+                actions.insert(at.min(actions.len()), OdpAction::Bpf(7));
+            }
+            let want_end = match end {
+                0 => PlanEnd::Drop(DropReason::Action),
+                1 => PlanEnd::Drop(DropReason::TableMiss),
+                _ => PlanEnd::Recirc(9),
+            };
+            match want_end {
+                PlanEnd::Drop(DropReason::Action) => {}
+                PlanEnd::Drop(r) => actions.push(OdpAction::Drop(r)),
+                PlanEnd::Recirc(id) => actions.push(OdpAction::Recirc(id)),
             }
             let plan = Plan::compile(&actions, &l, |p| p + 100).expect("only plannable actions");
-            prop_assert_eq!(plan.drop, if drop { DropReason::TableMiss } else { DropReason::Action });
+            prop_assert_eq!(plan.end, want_end);
+            // The extension is a step of its own, checked for relayout when a rewrite
+            // follows it.
+            let ext = actions.iter().position(|a| matches!(a, OdpAction::Bpf(_)));
+            let ext_step = plan.steps.iter().position(|s| matches!(s, Step::Ext { .. }));
+            prop_assert_eq!(ext.is_some(), ext_step.is_some());
+            if let (Some(a), Some(s)) = (ext, ext_step) {
+                prop_assert_eq!(plan.steps[s], Step::Ext { idx: 7, ordinal: 0 });
+                let rewrite_after = actions[a..]
+                    .iter()
+                    .any(|a| matches!(a, OdpAction::SetMasked { .. }));
+                prop_assert_eq!(plan.relayout_checks.to_vec(),
+                                if rewrite_after { vec![7] } else { vec![] });
+            } else {
+                prop_assert!(plan.relayout_checks.is_empty());
+            }
             // Frames of other lengths: shorter ones may not fit the plan.
             let frame = if i >= all.len() { &f[..f.len().saturating_sub(cut)] } else { &f[..] };
             if !plan.fits(&l, frame.len()) {
@@ -1133,6 +1208,7 @@ mod tests {
                         prop_assert_eq!(slot, port + 100);
                         out_a.push((port, a.clone()));
                     }
+                    Step::Ext { .. } => {}
                     _ => plan.rewrite(step, &actions, &mut a),
                 }
             }
@@ -1152,11 +1228,12 @@ mod tests {
         /// Actions a plan cannot hold leave them to the general executor.
         #[test]
         fn plans_refuse_what_they_cannot_hold(i in 0usize..8, at in 0usize..3,
-                                              which in 0usize..6) {
+                                              which in 0usize..5) {
             let all = frames();
             let l = extract(&all[i % all.len()], 0, &mut Flow::default());
+            // A drop or a recirculation anywhere but last, a VLAN push or pop, a controller
+            // copy.
             let other = [
-                OdpAction::Bpf(0),
                 OdpAction::Recirc(1),
                 OdpAction::PushVlan { tpid: 0x8100, tci: 1 },
                 OdpAction::PopVlan,

@@ -950,6 +950,32 @@ impl Program {
         in_port: u32,
         time_ns: Option<u64>,
     ) -> Result<RunOutcome, ExtError> {
+        // The common case of an extension action, kept apart from the general path: a
+        // JIT-compiled program that calls no helper, on a packet with its headroom.
+        if tier == ExecTier::Jit && !self.calls_helpers && self.jit.is_some() {
+            let (buf, start, end) = pkt.frame();
+            if start >= CTX_RESERVE && start <= end && end <= buf.len() {
+                assert_eq!(
+                    maps.region_range(),
+                    self.map_region,
+                    "run with the map set the program was prepared with"
+                );
+                return Ok(self.run_jit_leaf(buf, start, end, in_port));
+            }
+        }
+        self.run_general(tier, maps, pkt, in_port, time_ns)
+    }
+
+    /// [`Program::run`] on any tier, with the helpers' run state.
+    #[inline(never)]
+    fn run_general<P: PacketMem + ?Sized>(
+        &self,
+        tier: ExecTier,
+        maps: &MapSet,
+        pkt: &mut P,
+        in_port: u32,
+        time_ns: Option<u64>,
+    ) -> Result<RunOutcome, ExtError> {
         let prepared = match tier {
             ExecTier::Interpreter => true,
             ExecTier::Jit => self.jit.is_some(),
@@ -1069,6 +1095,7 @@ impl Program {
     /// [`Program::run`] on the JIT for a program that calls no helper: nothing can move the
     /// packet's bounds, redirect it or record a fault, and nothing reads the run state, so
     /// only the context is written (its private pointer stays zero).
+    #[inline]
     fn run_jit_leaf(&self, buf: &mut [u8], start: usize, end: usize, in_port: u32) -> RunOutcome {
         let base = buf.as_mut_ptr() as u64;
         let ctx = &mut buf[..CTX_RESERVE];
