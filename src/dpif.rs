@@ -683,13 +683,23 @@ struct EmcWindow {
     hits: u64,
 }
 
+/// One packet on its way through its passes: where it came from, when, where outputs go, and
+/// whether an earlier action or pass output it.
+struct Packet<'a> {
+    in_port: PortNo,
+    pkt: &'a mut PacketBuf,
+    ts_ns: u64,
+    tx: &'a mut dyn TxSink,
+    output_seen: bool,
+}
+
 /// What [`Worker::express`] did with a staged packet.
 enum Express {
     /// It handled the packet.
     Done(Fate),
-    /// It handled the packet's first pass, which recirculates with this id (`bool`: whether
-    /// the pass output the packet).
-    Recirc(u32, bool),
+    /// It handled the packet's first pass, which recirculates with this id (whether the pass
+    /// output the packet is in its [`Packet`]).
+    Recirc(u32),
     /// This megaflow holds for the packet (laid out so), and has no plan that fits it.
     Hit(MfRef, Layout),
     /// No megaflow holds for the packet (the `n`th of the stage): translate it.
@@ -705,9 +715,9 @@ enum Start {
     Miss(usize),
     /// By extracting the key.
     Extract,
-    /// After a first pass that recirculates with this id (`bool`: whether it output the
-    /// packet).
-    Recirc(u32, bool),
+    /// After a first pass that recirculates with this id (whether it output the packet is in
+    /// the [`Packet`]).
+    Recirc(u32),
 }
 
 /// Where a pass's key is: in the batch stage, or extracted by the pass itself.
@@ -991,30 +1001,31 @@ enum Planned {
 
 /// Runs a megaflow's compiled actions on a packet it [fits](execute::Plan::fits) (`actions`
 /// are the ones it was compiled from); what [`Worker::execute`] does with the actions, up
-/// to an extension's verdict other than pass. `output_seen`: whether the packet was output
-/// (by an earlier pass or by this plan). `EXT`: whether the plan [runs
+/// to an extension's verdict other than pass. `EXT`: whether the plan [runs
 /// extensions](execute::Plan::exts) (the forwarding plans without any are compiled apart).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the per-packet state of one pass, and the worker's parts a plan uses"
-)]
 #[inline(always)]
 fn run_plan<const EXT: bool>(
     plan: &execute::Plan,
     actions: &[OdpAction],
-    pkt: &mut PacketBuf,
     ports: &mut [(PortNo, PortCounters)],
     exts: &ExtTable,
     runs: &mut ExtRuns,
-    in_port: PortNo,
-    ts_ns: u64,
-    tx: &mut dyn TxSink,
-    output_seen: &mut bool,
+    packet: &mut Packet<'_>,
 ) -> Planned {
+    let Packet {
+        in_port,
+        ref mut pkt,
+        ts_ns,
+        ref mut tx,
+        ref mut output_seen,
+    } = *packet;
+    // Sliced once (and again after an extension, which may resize the frame): sliced from the
+    // buffer at each step, the buffer's bounds would be read again after every write.
+    let mut frame = pkt.data_mut();
     for &idx in plan.relayout_checks.iter().filter(|_| EXT) {
         if let Some(info) = exts.get(idx) {
             // Asked before the run: the answer is the same after it (see `execute_actions`).
-            if runs.moves_headers(idx, info, pkt.data(), &plan.layout) {
+            if runs.moves_headers(idx, info, frame, &plan.layout) {
                 return Planned::Unfit;
             }
         }
@@ -1025,8 +1036,8 @@ fn run_plan<const EXT: bool>(
                 *output_seen = true;
                 let c = &mut ports[slot as usize].1;
                 c.tx_packets += 1;
-                c.tx_bytes += pkt.len() as u64;
-                tx.transmit(port, pkt.data(), ts_ns);
+                c.tx_bytes += frame.len() as u64;
+                tx.transmit(port, frame, ts_ns);
             }
             execute::Step::Ext { idx, ordinal } if EXT => {
                 let v = match exts.get(idx) {
@@ -1036,8 +1047,9 @@ fn run_plan<const EXT: bool>(
                 if !matches!(v, ExtVerdict::Pass) {
                     return Planned::Stopped(ordinal as usize, v);
                 }
+                frame = pkt.data_mut();
             }
-            _ => plan.rewrite(step, actions, pkt.data_mut()),
+            _ => plan.rewrite(step, actions, frame),
         }
     }
     Planned::End(match plan.end {
@@ -1048,35 +1060,16 @@ fn run_plan<const EXT: bool>(
 }
 
 /// [`run_plan`] for a plan that runs extensions, out of line.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the per-packet state of one pass, and the worker's parts a plan uses"
-)]
 #[inline(never)]
 fn run_ext_plan(
     plan: &execute::Plan,
     actions: &[OdpAction],
-    pkt: &mut PacketBuf,
     ports: &mut [(PortNo, PortCounters)],
     exts: &ExtTable,
     runs: &mut ExtRuns,
-    in_port: PortNo,
-    ts_ns: u64,
-    tx: &mut dyn TxSink,
-    output_seen: &mut bool,
+    packet: &mut Packet<'_>,
 ) -> Planned {
-    run_plan::<true>(
-        plan,
-        actions,
-        pkt,
-        ports,
-        exts,
-        runs,
-        in_port,
-        ts_ns,
-        tx,
-        output_seen,
-    )
+    run_plan::<true>(plan, actions, ports, exts, runs, packet)
 }
 
 /// Counts one `pending` entry's hits (megaflow, packets, bytes, last timestamp) into its
@@ -1190,19 +1183,22 @@ impl Worker {
             for i in start..end {
                 let (pkt, ts) = batch.get_mut(i).expect("index below len");
                 bytes += pkt.len() as u64;
+                let packet = &mut Packet {
+                    in_port,
+                    pkt,
+                    ts_ns: ts,
+                    tx: &mut *tx,
+                    output_seen: false,
+                };
                 let first = staged.then_some(i - start);
-                let fate = match first.map(|k| self.express(k, in_port, pkt, ts, tx)) {
+                let fate = match first.map(|k| self.express(k, packet)) {
                     Some(Express::Done(f)) => f,
                     Some(Express::Hit(r, layout)) => {
-                        self.pipeline(in_port, hook, Start::Hit(r, layout), pkt, ts, tx)
+                        self.pipeline(hook, Start::Hit(r, layout), packet)
                     }
-                    Some(Express::Miss(k)) => {
-                        self.pipeline(in_port, hook, Start::Miss(k), pkt, ts, tx)
-                    }
-                    Some(Express::Recirc(id, out)) => {
-                        self.pipeline(in_port, hook, Start::Recirc(id, out), pkt, ts, tx)
-                    }
-                    None => self.pipeline(in_port, hook, Start::Extract, pkt, ts, tx),
+                    Some(Express::Miss(k)) => self.pipeline(hook, Start::Miss(k), packet),
+                    Some(Express::Recirc(id)) => self.pipeline(hook, Start::Recirc(id), packet),
+                    None => self.pipeline(hook, Start::Extract, packet),
                 };
                 match fate {
                     Fate::Forwarded => forwarded += 1,
@@ -1231,7 +1227,14 @@ impl Worker {
         let pi = self.port_index(in_port);
         let hook = self.exts.hooks.get(&in_port).copied();
         let len = pkt.len() as u64;
-        let fate = self.pipeline(in_port, hook, Start::Extract, pkt, ts_ns, tx);
+        let packet = &mut Packet {
+            in_port,
+            pkt,
+            ts_ns,
+            tx,
+            output_seen: false,
+        };
+        let fate = self.pipeline(hook, Start::Extract, packet);
         let p = &mut self.ports[pi].1;
         p.rx_packets += 1;
         p.rx_bytes += len;
@@ -1293,59 +1296,40 @@ impl Worker {
     }
 
     /// Runs a packet through its port hook and its passes; `start` says what the batch stage
-    /// did for the first pass (when it did anything, there is no hook).
-    fn pipeline(
-        &mut self,
-        in_port: PortNo,
-        hook: Option<u32>,
-        start: Start,
-        pkt: &mut PacketBuf,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-    ) -> Fate {
+    /// did for the first pass (when it did anything, there is no hook, and `packet` says
+    /// whether that pass output it).
+    fn pipeline(&mut self, hook: Option<u32>, start: Start, packet: &mut Packet<'_>) -> Fate {
         if let Some(hook) = hook {
             if let Some(info) = self.exts.get(hook).cloned() {
-                let r = self.ext_runs.run(hook, &info, pkt, in_port, ts_ns);
+                let (in_port, ts_ns) = (packet.in_port, packet.ts_ns);
+                let r = self.ext_runs.run(hook, &info, packet.pkt, in_port, ts_ns);
                 match verdict(&info, r) {
                     ExtVerdict::Pass => {}
                     ExtVerdict::Drop(_) => return Fate::Dropped(DropReason::PortHook),
                     ExtVerdict::Tx => {
-                        let frame = pkt.data().to_vec();
-                        self.transmit(tx, in_port, &frame, ts_ns);
+                        let frame = packet.pkt.data().to_vec();
+                        self.transmit(packet.tx, in_port, &frame, ts_ns);
                         return Fate::Forwarded;
                     }
-                    ExtVerdict::Redirect(p) => return self.redirect(tx, pkt, p, ts_ns),
+                    ExtVerdict::Redirect(p) => {
+                        return self.redirect(packet.tx, packet.pkt, p, ts_ns)
+                    }
                 }
             }
         }
-        let mut output_seen = false;
         let mut end = match start {
-            Start::Hit(r, layout) => {
-                self.run_actions(r, in_port, pkt, layout, ts_ns, tx, &mut output_seen)
-            }
+            Start::Hit(r, layout) => self.run_actions(r, layout, packet),
             Start::Miss(i) => {
                 let k = self.keys[i];
                 let hash = self.emc_lookup.then_some(k.hash);
                 let guard = Guard {
                     layout: k.layout,
-                    len: pkt.len() as u32,
+                    len: packet.pkt.len() as u32,
                 };
-                self.miss(
-                    &k.flow,
-                    guard,
-                    hash,
-                    pkt,
-                    in_port,
-                    ts_ns,
-                    tx,
-                    &mut output_seen,
-                )
+                self.miss(&k.flow, guard, hash, packet)
             }
-            Start::Extract => self.pass(in_port, 0, pkt, ts_ns, tx, &mut output_seen),
-            Start::Recirc(id, out) => {
-                output_seen = out;
-                PassEnd::Recirc(id)
-            }
+            Start::Extract => self.pass(0, packet),
+            Start::Recirc(id) => PassEnd::Recirc(id),
         };
         let mut passes = 0;
         loop {
@@ -1355,13 +1339,13 @@ impl Worker {
                     passes += 1;
                     self.c.recirculations += 1;
                     if passes > ofproto_bridge::xlate::MAX_RECIRC_DEPTH {
-                        return if output_seen {
+                        return if packet.output_seen {
                             Fate::Forwarded
                         } else {
                             Fate::Dropped(DropReason::TooDeep)
                         };
                     }
-                    end = self.pass(in_port, id, pkt, ts_ns, tx, &mut output_seen);
+                    end = self.pass(id, packet);
                 }
             }
         }
@@ -1371,16 +1355,15 @@ impl Worker {
     /// set-up: the megaflow [`Worker::cached`] finds, run here when its compiled actions fit
     /// the packet; one without a fitting plan goes back as a hit, no megaflow as a miss.
     #[inline]
-    fn express(
-        &mut self,
-        i: usize,
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-    ) -> Express {
+    fn express(&mut self, i: usize, packet: &mut Packet<'_>) -> Express {
         let k = &self.keys[i];
         let (layout, hash) = (k.layout, self.emc_lookup.then_some(k.hash));
+        let Packet {
+            in_port,
+            ref mut pkt,
+            ts_ns,
+            ..
+        } = *packet;
         let guard = Guard {
             layout,
             len: pkt.len() as u32,
@@ -1389,54 +1372,27 @@ impl Worker {
         let Some(r) = self.cached(Key::Staged(i), hash, &guard, pkt, in_port, ts_ns) else {
             return Express::Miss(i);
         };
-        let mut output_seen = false;
-        match self.try_plan(r, layout, in_port, pkt, ts_ns, tx, &mut output_seen) {
+        match self.try_plan(r, layout, packet) {
             Some(PassEnd::Done(fate)) => Express::Done(fate),
-            Some(PassEnd::Recirc(id)) => Express::Recirc(id, output_seen),
+            Some(PassEnd::Recirc(id)) => Express::Recirc(id),
             None => Express::Hit(r, layout),
         }
     }
 
     /// Executes megaflow `r`'s actions on the packet, through its plan when one fits, and
     /// counts it.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the per-packet state of one pass"
-    )]
     #[inline]
-    fn run_megaflow(
-        &mut self,
-        r: MfRef,
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
-        layout: Layout,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
-    ) -> PassEnd {
-        match self.try_plan(r, layout, in_port, pkt, ts_ns, tx, output_seen) {
+    fn run_megaflow(&mut self, r: MfRef, layout: Layout, packet: &mut Packet<'_>) -> PassEnd {
+        match self.try_plan(r, layout, packet) {
             Some(end) => end,
-            None => self.run_actions(r, in_port, pkt, layout, ts_ns, tx, output_seen),
+            None => self.run_actions(r, layout, packet),
         }
     }
 
     /// Runs megaflow `r`'s compiled plan on the packet and counts it, if a plan fits the
     /// packet (and no extension in it can move the headers it rewrites).
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the per-packet state of one pass"
-    )]
     #[inline(always)]
-    fn try_plan(
-        &mut self,
-        r: MfRef,
-        layout: Layout,
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
-    ) -> Option<PassEnd> {
+    fn try_plan(&mut self, r: MfRef, layout: Layout, packet: &mut Packet<'_>) -> Option<PassEnd> {
         let Worker {
             mf,
             ports,
@@ -1445,52 +1401,35 @@ impl Worker {
             ..
         } = self;
         let mf = mf.get_mut(r).expect("live megaflow");
-        let (plan, actions) = mf.plan(&layout, pkt.len(), |p| port_slot(ports, p))?;
-        let len = pkt.len() as u64;
-        let before = *output_seen;
-        let out = &mut *output_seen;
+        let len = packet.pkt.len();
+        let (plan, actions) = mf.plan(&layout, len, |p| port_slot(ports, p))?;
+        let before = packet.output_seen;
         let end = if plan.exts {
-            run_ext_plan(
-                plan, actions, pkt, ports, exts, ext_runs, in_port, ts_ns, tx, out,
-            )
+            run_ext_plan(plan, actions, ports, exts, ext_runs, packet)
         } else {
-            run_plan::<false>(
-                plan, actions, pkt, ports, exts, ext_runs, in_port, ts_ns, tx, out,
-            )
+            run_plan::<false>(plan, actions, ports, exts, ext_runs, packet)
         };
+        let (len, ts_ns) = (len as u64, packet.ts_ns);
         match end {
             Planned::End(end) => {
                 self.count_hit(r, len, None, ts_ns);
                 Some(end)
             }
             Planned::Stopped(ordinal, v) => {
-                let fate = self.act_on(v, in_port, pkt, ts_ns, tx, *output_seen);
+                let fate = self.act_on(v, packet);
                 self.count_hit(r, len, Some(ordinal), ts_ns);
                 Some(PassEnd::Done(fate))
             }
             Planned::Unfit => {
-                debug_assert_eq!(before, *output_seen, "nothing ran");
+                debug_assert_eq!(before, packet.output_seen, "nothing ran");
                 None
             }
         }
     }
 
     /// Executes megaflow `r`'s actions on the packet one by one, and counts it.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the per-packet state of one pass"
-    )]
-    fn run_actions(
-        &mut self,
-        r: MfRef,
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
-        layout: Layout,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
-    ) -> PassEnd {
-        let len = pkt.len() as u64;
+    fn run_actions(&mut self, r: MfRef, layout: Layout, packet: &mut Packet<'_>) -> PassEnd {
+        let (len, ts_ns) = (packet.pkt.len() as u64, packet.ts_ns);
         // The actions are borrowed from the cache while they run; running them never
         // touches the cache (a recirculation returns first).
         let actions: *const [OdpAction] = self
@@ -1503,7 +1442,7 @@ impl Worker {
         // SAFETY: `execute` does not add, remove or modify megaflows (it touches only
         // counters, the packet and the sink), so the slice stays valid while it runs.
         let actions = unsafe { &*actions };
-        let (end, stop) = self.execute(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+        let (end, stop) = self.execute(actions, layout, packet);
         self.count_hit(r, len, stop, ts_ns);
         end
     }
@@ -1554,15 +1493,13 @@ impl Worker {
 
     /// One pass after the first (or the first of a packet the batch stage did not extract):
     /// extract, look up (or translate), execute.
-    fn pass(
-        &mut self,
-        in_port: PortNo,
-        recirc_id: u32,
-        pkt: &mut PacketBuf,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
-    ) -> PassEnd {
+    fn pass(&mut self, recirc_id: u32, packet: &mut Packet<'_>) -> PassEnd {
+        let Packet {
+            in_port,
+            ref mut pkt,
+            ts_ns,
+            ..
+        } = *packet;
         let mut flow = Flow::default();
         let layout = extract(pkt.data(), in_port, &mut flow);
         flow.recirc_id = recirc_id;
@@ -1573,61 +1510,38 @@ impl Worker {
         };
         if self.dp.cfg.megaflow {
             if let Some(r) = self.cached(Key::Local(&flow), None, &guard, pkt, in_port, ts_ns) {
-                return self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen);
+                return self.run_megaflow(r, layout, packet);
             }
         }
-        self.miss(&flow, guard, None, pkt, in_port, ts_ns, tx, output_seen)
+        self.miss(&flow, guard, None, packet)
     }
 
     /// A pass whose key no cached megaflow holds for: translate, install, execute.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the per-packet state of one pass"
-    )]
     fn miss(
         &mut self,
         flow: &Flow,
         guard: Guard,
         hash: Option<u64>,
-        pkt: &mut PacketBuf,
-        in_port: PortNo,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
+        packet: &mut Packet<'_>,
     ) -> PassEnd {
         let layout = guard.layout;
-        let x = self.upcall(flow, layout, pkt, ts_ns);
+        let x = self.upcall(flow, layout, packet.pkt, packet.ts_ns);
         if self.dp.cfg.megaflow {
-            match self.install(flow, x, guard, pkt.data()) {
+            match self.install(flow, x, guard, packet.pkt.data()) {
                 Ok(r) => {
                     learn_emc(&mut self.emc, &self.mf, &self.dp.cfg, flow, hash, r);
-                    return self.run_megaflow(r, in_port, pkt, layout, ts_ns, tx, output_seen);
+                    return self.run_megaflow(r, layout, packet);
                 }
-                Err(x) => {
-                    return self.run_uncached(&x, in_port, pkt, layout, ts_ns, tx, output_seen)
-                }
+                Err(x) => return self.run_uncached(&x, layout, packet),
             }
         }
-        self.run_uncached(&x, in_port, pkt, layout, ts_ns, tx, output_seen)
+        self.run_uncached(&x, layout, packet)
     }
 
     /// Executes a translation that is not cached and credits its rules.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the per-packet state of one pass"
-    )]
-    fn run_uncached(
-        &mut self,
-        x: &Xlation,
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
-        layout: Layout,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
-    ) -> PassEnd {
-        let len = pkt.len();
-        let (end, stop) = self.execute(&x.actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+    fn run_uncached(&mut self, x: &Xlation, layout: Layout, packet: &mut Packet<'_>) -> PassEnd {
+        let (len, ts_ns) = (packet.pkt.len(), packet.ts_ns);
+        let (end, stop) = self.execute(&x.actions, layout, packet);
         self.credit_uncached(x, len, stop, ts_ns);
         end
     }
@@ -1819,40 +1733,31 @@ impl Worker {
 impl Worker {
     /// Runs datapath actions on the packet; says how the pass ended and, if an extension
     /// action stopped the pipeline, which one (its ordinal among the `Bpf` actions).
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the per-packet state of one pass"
-    )]
     fn execute(
         &mut self,
         actions: &[OdpAction],
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
         layout: Layout,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
+        packet: &mut Packet<'_>,
     ) -> (PassEnd, Option<usize>) {
         self.bpf_ordinal = 0;
         self.stopped_at = None;
-        let end = self.execute_actions(actions, in_port, pkt, layout, ts_ns, tx, output_seen);
+        let end = self.execute_actions(actions, layout, packet);
         (end, self.stopped_at)
     }
 
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the per-packet state of one pass"
-    )]
     fn execute_actions(
         &mut self,
         actions: &[OdpAction],
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
         mut layout: Layout,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: &mut bool,
+        packet: &mut Packet<'_>,
     ) -> PassEnd {
+        let Packet {
+            in_port,
+            ref mut pkt,
+            ts_ns,
+            ref mut tx,
+            ref mut output_seen,
+        } = *packet;
         // Set after an extension ran: its writes may have moved headers.
         let mut stale = false;
         for a in actions {
@@ -1922,7 +1827,7 @@ impl Worker {
                     }
                     self.bpf_ordinal += 1;
                     if !matches!(v, ExtVerdict::Pass) {
-                        let fate = self.act_on(v, in_port, pkt, ts_ns, tx, *output_seen);
+                        let fate = self.act_on(v, packet);
                         return PassEnd::Done(fate);
                     }
                 }
@@ -1946,30 +1851,23 @@ impl Worker {
         }
     }
 
-    /// What becomes of a packet an extension action stopped with verdict `v` (not a pass);
-    /// `output_seen`: whether an earlier action or pass output it.
-    fn act_on(
-        &mut self,
-        v: ExtVerdict,
-        in_port: PortNo,
-        pkt: &mut PacketBuf,
-        ts_ns: u64,
-        tx: &mut dyn TxSink,
-        output_seen: bool,
-    ) -> Fate {
+    /// What becomes of a packet an extension action stopped with verdict `v` (not a pass).
+    fn act_on(&mut self, v: ExtVerdict, packet: &mut Packet<'_>) -> Fate {
         match v {
             ExtVerdict::Pass => unreachable!("a pass verdict does not stop the actions"),
-            ExtVerdict::Drop(_) if output_seen => Fate::Forwarded,
+            ExtVerdict::Drop(_) if packet.output_seen => Fate::Forwarded,
             ExtVerdict::Drop(reason) => Fate::Dropped(reason),
             ExtVerdict::Tx => {
-                let frame = pkt.data().to_vec();
-                self.transmit(tx, in_port, &frame, ts_ns);
+                let frame = packet.pkt.data().to_vec();
+                self.transmit(packet.tx, packet.in_port, &frame, packet.ts_ns);
                 Fate::Forwarded
             }
-            ExtVerdict::Redirect(p) => match self.redirect(tx, pkt, p, ts_ns) {
-                Fate::Dropped(r) if !output_seen => Fate::Dropped(r),
-                _ => Fate::Forwarded,
-            },
+            ExtVerdict::Redirect(p) => {
+                match self.redirect(packet.tx, packet.pkt, p, packet.ts_ns) {
+                    Fate::Dropped(r) if !packet.output_seen => Fate::Dropped(r),
+                    _ => Fate::Forwarded,
+                }
+            }
         }
     }
 
