@@ -387,7 +387,28 @@ impl Extension {
         acc: &mut ExtensionStats,
     ) -> Result<RunOutcome, ExtError> {
         acc.runs += 1;
+        // A leaf JIT program (the common extension action) runs straight from here, except
+        // on the timed sample.
+        if self.tier == ExecTier::Jit && !nth.is_multiple_of(TIMING_SAMPLE) {
+            if let Some(retcode) = self.program.run_leaf(&self.maps, pkt, in_port) {
+                acc.drops += u64::from(self.drops_on(retcode));
+                return Ok(RunOutcome {
+                    retcode,
+                    redirect: None,
+                    fault: None,
+                });
+            }
+        }
         self.run_sampled(self.tier, pkt, in_port, time_ns, nth, acc)
+    }
+
+    /// Whether return code `retcode` drops the packet under the extension's ABI.
+    #[inline]
+    fn drops_on(&self, retcode: u64) -> bool {
+        match self.abi {
+            Abi::Xdp => matches!(retcode as u32 as u64, xdp::DROP | xdp::ABORTED),
+            Abi::Ubpf => retcode == 0,
+        }
     }
 
     /// Adds counts gathered by [`Extension::run_counted`] to the extension's counters.
@@ -423,11 +444,7 @@ impl Extension {
             acc.total_ns += t0.elapsed().as_nanos() as u64;
             acc.timed_runs += 1;
         }
-        let dropped = match self.abi {
-            Abi::Xdp => matches!(out.retcode as u32 as u64, xdp::DROP | xdp::ABORTED),
-            Abi::Ubpf => out.retcode == 0,
-        };
-        acc.drops += u64::from(dropped);
+        acc.drops += u64::from(self.drops_on(out.retcode));
         acc.faults += u64::from(out.fault.is_some());
         Ok(out)
     }

@@ -950,20 +950,61 @@ impl Program {
         in_port: u32,
         time_ns: Option<u64>,
     ) -> Result<RunOutcome, ExtError> {
-        // The common case of an extension action, kept apart from the general path: a
-        // JIT-compiled program that calls no helper, on a packet with its headroom.
-        if tier == ExecTier::Jit && !self.calls_helpers && self.jit.is_some() {
-            let (buf, start, end) = pkt.frame();
-            if start >= CTX_RESERVE && start <= end && end <= buf.len() {
-                assert_eq!(
-                    maps.region_range(),
-                    self.map_region,
-                    "run with the map set the program was prepared with"
-                );
-                return Ok(self.run_jit_leaf(buf, start, end, in_port));
+        // The common case of an extension action, kept apart from the general path.
+        if tier == ExecTier::Jit {
+            if let Some(retcode) = self.run_leaf(maps, pkt, in_port) {
+                return Ok(RunOutcome {
+                    retcode,
+                    redirect: None,
+                    fault: None,
+                });
             }
         }
         self.run_general(tier, maps, pkt, in_port, time_ns)
+    }
+
+    /// [`Program::run`] on the JIT for a leaf program (JIT-compiled, calling no helper),
+    /// returning `r0`: nothing can move the packet's bounds, redirect it or record a fault.
+    /// `None` if the program is not a leaf or the packet lacks [`CTX_RESERVE`] bytes of
+    /// headroom (then [`Program::run`] handles it).
+    #[inline]
+    pub fn run_leaf<P: PacketMem + ?Sized>(
+        &self,
+        maps: &MapSet,
+        pkt: &mut P,
+        in_port: u32,
+    ) -> Option<u64> {
+        let jit = self.jit.as_ref().filter(|_| !self.calls_helpers)?;
+        let (buf, start, end) = pkt.frame();
+        if start < CTX_RESERVE || start > end || end > buf.len() {
+            return None;
+        }
+        assert_eq!(
+            maps.region_range(),
+            self.map_region,
+            "run with the map set the program was prepared with"
+        );
+        // Runtime context: only data, data_end, data_meta and the ingress port are nonzero
+        // (no run state: the private pointer stays zero).
+        let base = buf.as_mut_ptr() as u64;
+        let ctx = &mut buf[..CTX_RESERVE];
+        ctx.fill(0);
+        ctx[0..8].copy_from_slice(&(base + start as u64).to_le_bytes());
+        ctx[8..16].copy_from_slice(&(base + end as u64).to_le_bytes());
+        ctx[16..24].copy_from_slice(&(base + start as u64).to_le_bytes());
+        ctx[24..28].copy_from_slice(&in_port.to_le_bytes());
+        let region = &self.map_region;
+        // SAFETY: the region is the live allocation of the prepared map set (asserted above).
+        let mem: &mut [u8] = unsafe {
+            std::slice::from_raw_parts_mut(
+                region.start as *mut u8,
+                (region.end - region.start) as usize,
+            )
+        };
+        // SAFETY: the JIT tier exists only for programs the verifier accepted, whose accesses
+        // stay inside the buffer, the stack and the map values; `buf` is borrowed mutably.
+        // rbpf fails only when no code was compiled, and `jit` has code.
+        unsafe { jit.execute_program_jit(mem, buf) }.ok()
     }
 
     /// [`Program::run`] on any tier, with the helpers' run state.
@@ -1007,9 +1048,6 @@ impl Program {
                     "packet buffer needs {CTX_RESERVE} bytes of headroom (has {start})"
                 ),
             });
-        }
-        if tier == ExecTier::Jit && !self.calls_helpers {
-            return Ok(self.run_jit_leaf(buf, start, end, in_port));
         }
         let base = buf.as_mut_ptr();
         let blen = buf.len();
@@ -1088,50 +1126,6 @@ impl Program {
             redirect: state.redirect,
             fault,
         })
-    }
-}
-
-impl Program {
-    /// [`Program::run`] on the JIT for a program that calls no helper: nothing can move the
-    /// packet's bounds, redirect it or record a fault, and nothing reads the run state, so
-    /// only the context is written (its private pointer stays zero).
-    #[inline]
-    fn run_jit_leaf(&self, buf: &mut [u8], start: usize, end: usize, in_port: u32) -> RunOutcome {
-        let base = buf.as_mut_ptr() as u64;
-        let ctx = &mut buf[..CTX_RESERVE];
-        ctx.fill(0);
-        ctx[0..8].copy_from_slice(&(base + start as u64).to_le_bytes());
-        ctx[8..16].copy_from_slice(&(base + end as u64).to_le_bytes());
-        ctx[16..24].copy_from_slice(&(base + start as u64).to_le_bytes());
-        ctx[24..28].copy_from_slice(&in_port.to_le_bytes());
-        let region = self.map_region.clone();
-        // SAFETY: as in `run`: the region is the live allocation of the prepared map set.
-        let mem: &mut [u8] = unsafe {
-            std::slice::from_raw_parts_mut(
-                region.start as *mut u8,
-                (region.end - region.start) as usize,
-            )
-        };
-        // SAFETY: the JIT tier exists only for programs the verifier accepted, whose accesses
-        // stay inside the buffer, the stack and the map values; `buf` is borrowed mutably.
-        let result = unsafe {
-            self.jit
-                .as_ref()
-                .expect("checked by run")
-                .execute_program_jit(mem, buf)
-        };
-        match result {
-            Ok(retcode) => RunOutcome {
-                retcode,
-                redirect: None,
-                fault: None,
-            },
-            Err(e) => RunOutcome {
-                retcode: xdp::ABORTED,
-                redirect: None,
-                fault: Some(e.to_string()),
-            },
-        }
     }
 }
 
