@@ -814,6 +814,7 @@ impl ExtRuns {
             return true;
         };
         let key = (idx, *layout, frame.len());
+        // (`relayout_known` settles the case of a parsed transport when a plan is compiled.)
         let memo = layout.l4_payload().is_some() || layout.l4().is_none();
         if memo {
             if let Some((k, v)) = self.relayout_memo {
@@ -822,13 +823,43 @@ impl ExtRuns {
                 }
             }
         }
-        let v = writes
-            .iter()
-            .any(|&(a, b)| crate::packet::fieldmap::write_impact(frame, layout, a, b).relayout);
+        let v = moves_headers(writes, frame, layout);
         if memo {
             self.relayout_memo = Some((key, v));
         }
         v
+    }
+}
+
+/// Whether writing the ranges `writes` of `frame` (laid out as `layout`) can move headers.
+fn moves_headers(writes: &[(usize, usize)], frame: &[u8], layout: &Layout) -> bool {
+    writes
+        .iter()
+        .any(|&(a, b)| write_impact(frame, layout, a, b).relayout)
+}
+
+/// What compiling a plan for frames laid out as `layout` (`frame`: one of them) can know
+/// about extension `idx` moving their headers.
+fn relayout_known(exts: &ExtTable, idx: u32, frame: &[u8], layout: &Layout) -> execute::Relayout {
+    use execute::Relayout;
+    let Some(info) = exts.get(idx) else {
+        // The plan stops at a missing extension: nothing after it runs.
+        return Relayout::Never;
+    };
+    let Some(writes) = &info.writes else {
+        // It may resize the packet, or was not verified.
+        return Relayout::Can;
+    };
+    // With the transport header parsed, the regions that decide the parse sit at offsets of
+    // the layout, inside the parsed headers, so the answer is the same for every frame laid
+    // out so (`fieldmap`'s relayout_with_a_parsed_transport_depends_on_the_layout_only).
+    if layout.l4_payload().is_none() {
+        return Relayout::Ask;
+    }
+    if moves_headers(writes, frame, layout) {
+        Relayout::Can
+    } else {
+        Relayout::Never
     }
 }
 
@@ -1402,7 +1433,18 @@ impl Worker {
         } = self;
         let mf = mf.get_mut(r).expect("live megaflow");
         let len = packet.pkt.len();
-        let (plan, actions) = mf.plan(&layout, len, |p| port_slot(ports, p))?;
+        let (plan, actions) = match mf.plan(&layout, len) {
+            Some(p) => p,
+            None if mf.plan_untried() => {
+                mf.compile_plan(
+                    &layout,
+                    |p| port_slot(ports, p),
+                    |idx| relayout_known(exts, idx, packet.pkt.data(), &layout),
+                );
+                mf.plan(&layout, len)?
+            }
+            None => return None,
+        };
         let before = packet.output_seen;
         let end = if plan.exts {
             run_ext_plan(plan, actions, ports, exts, ext_runs, packet)

@@ -336,6 +336,18 @@ pub struct Plan {
     pub end: PlanEnd,
 }
 
+/// Whether an extension's writes can move headers of the frames a [`Plan`] fits, as known
+/// when the plan is compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relayout {
+    /// They cannot: the rewrites after the extension keep their offsets.
+    Never,
+    /// They can: no plan is compiled.
+    Can,
+    /// It depends on the frame: the runner asks before every run.
+    Ask,
+}
+
 /// What a [`Plan`] does after its last step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlanEnd {
@@ -413,11 +425,13 @@ impl Step {
 
 impl Plan {
     /// Compiles `actions` for frames laid out as `layout`; `slot` gives each output port's
-    /// counter index. `None` if an action needs the general executor.
+    /// counter index, `relayout` what is known about an extension (by index) that a rewrite
+    /// follows. `None` if an action needs the general executor.
     pub fn compile(
         actions: &[OdpAction],
         layout: &Layout,
         mut slot: impl FnMut(PortNo) -> u32,
+        mut relayout: impl FnMut(u32) -> Relayout,
     ) -> Option<Plan> {
         let mut steps = smallvec::SmallVec::<[Step; 4]>::new();
         let mut min_len = 0usize;
@@ -463,7 +477,11 @@ impl Plan {
         for step in steps.iter().rev() {
             match *step {
                 Step::Ext { idx, .. } if rewrite_after && !relayout_checks.contains(&idx) => {
-                    relayout_checks.push(idx);
+                    match relayout(idx) {
+                        Relayout::Never => {}
+                        Relayout::Can => return None,
+                        Relayout::Ask => relayout_checks.push(idx),
+                    }
                 }
                 Step::Mac { .. } | Step::Ttl { .. } | Step::Set(_) => rewrite_after = true,
                 _ => {}
@@ -1152,6 +1170,8 @@ mod tests {
                                              any::<u128>(), any::<bool>(), any::<u128>(),
                                              any::<bool>()), 0..5),
                                         end in 0u8..3, ext_at in prop::option::of(0usize..12),
+                                        known in prop::sample::select(vec![
+                                            Relayout::Never, Relayout::Can, Relayout::Ask]),
                                         cut in 0usize..40) {
             let all = frames();
             let f = &all[i % all.len()];
@@ -1177,20 +1197,32 @@ mod tests {
                 PlanEnd::Drop(r) => actions.push(OdpAction::Drop(r)),
                 PlanEnd::Recirc(id) => actions.push(OdpAction::Recirc(id)),
             }
-            let plan = Plan::compile(&actions, &l, |p| p + 100).expect("only plannable actions");
-            prop_assert_eq!(plan.end, want_end);
-            // The extension is a step of its own, checked for relayout when a rewrite
-            // follows it.
+            // The extension is a step of its own; when a rewrite follows it, what is known
+            // about its relayout decides whether the plan exists and checks it.
             let ext = actions.iter().position(|a| matches!(a, OdpAction::Bpf(_)));
+            let rewrite_after = ext.is_some_and(|a| {
+                actions[a..].iter().any(|a| matches!(a, OdpAction::SetMasked { .. }))
+            });
+            let plan = Plan::compile(&actions, &l, |p| p + 100, |i| {
+                assert_eq!(i, 7, "asked about the extension");
+                known
+            });
+            if rewrite_after && known == Relayout::Can {
+                prop_assert!(plan.is_none());
+                return Ok(());
+            }
+            let plan = plan.expect("only plannable actions");
+            prop_assert_eq!(plan.end, want_end);
             let ext_step = plan.steps.iter().position(|s| matches!(s, Step::Ext { .. }));
             prop_assert_eq!(ext.is_some(), ext_step.is_some());
-            if let (Some(a), Some(s)) = (ext, ext_step) {
+            if let (Some(_), Some(s)) = (ext, ext_step) {
                 prop_assert_eq!(plan.steps[s], Step::Ext { idx: 7, ordinal: 0 });
-                let rewrite_after = actions[a..]
-                    .iter()
-                    .any(|a| matches!(a, OdpAction::SetMasked { .. }));
                 prop_assert_eq!(plan.relayout_checks.to_vec(),
-                                if rewrite_after { vec![7] } else { vec![] });
+                                if rewrite_after && known == Relayout::Ask {
+                                    vec![7]
+                                } else {
+                                    vec![]
+                                });
             } else {
                 prop_assert!(plan.relayout_checks.is_empty());
             }
@@ -1242,7 +1274,7 @@ mod tests {
             ][which].clone();
             let mut actions = vec![OdpAction::Output(1), OdpAction::Output(2)];
             actions.insert(at.min(1), other);
-            prop_assert!(Plan::compile(&actions, &l, |_| 0).is_none());
+            prop_assert!(Plan::compile(&actions, &l, |_| 0, |_| Relayout::Ask).is_none());
         }
 
         /// The fast paths write exactly the bytes the general path writes.

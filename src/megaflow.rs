@@ -30,7 +30,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use ofproto_bridge::flow::{Flow, FLOW_WORDS};
 use ofproto_bridge::xlate::Xlation;
 
-use crate::execute::Plan;
+use crate::execute::{Plan, Relayout};
 use crate::packet::Layout;
 use ofproto_bridge::{OdpAction, PortNo};
 use smallvec::SmallVec;
@@ -180,29 +180,34 @@ impl Megaflow {
         }
     }
 
+    /// Whether the actions were not compiled yet ([`Megaflow::compile_plan`]).
+    #[inline]
+    pub fn plan_untried(&self) -> bool {
+        matches!(self.plan, Planned::Untried)
+    }
+
+    /// Compiles the actions for frames laid out as `layout`, with `slot` for output counters
+    /// and `relayout` for extensions (see [`Plan::compile`]); once, before the first
+    /// [`Megaflow::plan`].
     #[cold]
     #[inline(never)]
-    fn compile_plan(&mut self, layout: &Layout, slot: impl FnMut(PortNo) -> u32) {
-        self.plan = match Plan::compile(&self.xlation.actions, layout, slot) {
+    pub fn compile_plan(
+        &mut self,
+        layout: &Layout,
+        slot: impl FnMut(PortNo) -> u32,
+        relayout: impl FnMut(u32) -> Relayout,
+    ) {
+        self.plan = match Plan::compile(&self.xlation.actions, layout, slot, relayout) {
             Some(p) => Planned::Yes(p),
             None => Planned::No,
         };
     }
 
     /// The compiled actions for a frame of `len` bytes laid out as `layout`, with the actions
-    /// they were compiled from, compiling them (with `slot` for output counters) the first
-    /// time they are asked for; `None` when they need the general executor or were compiled
-    /// for another layout.
+    /// they were compiled from; `None` when they need the general executor, were compiled
+    /// for another layout, or were not compiled yet.
     #[inline]
-    pub fn plan(
-        &mut self,
-        layout: &Layout,
-        len: usize,
-        slot: impl FnMut(PortNo) -> u32,
-    ) -> Option<(&Plan, &[OdpAction])> {
-        if let Planned::Untried = self.plan {
-            self.compile_plan(layout, slot);
-        }
+    pub fn plan(&self, layout: &Layout, len: usize) -> Option<(&Plan, &[OdpAction])> {
         match &self.plan {
             Planned::Yes(p) if p.fits(layout, len) => Some((p, &self.xlation.actions)),
             _ => None,

@@ -440,5 +440,34 @@ mod tests {
             }
             prop_assert!(d.is_subset_of(&mask), "bytes {}..{} changed unnamed bits: {:?}\n{:?}", start, end, imp, d);
         }
+
+        /// With the transport header parsed, whether a write moves headers is the same for
+        /// every frame with that layout: longer or shorter ones, other payload bytes (what
+        /// lets a compiled plan decide it once for its layout).
+        #[test]
+        fn relayout_with_a_parsed_transport_depends_on_the_layout_only(
+            i in 0usize..12, start in 0usize..120, len in 1usize..40,
+            tail in proptest::collection::vec(any::<u8>(), 0..40),
+            noise in proptest::collection::vec((0usize..200, any::<u8>()), 0..8)) {
+            let all = frames();
+            let f = all[i % all.len()].clone();
+            let l = extract(&f, 0, &mut Flow::default());
+            let Some(payload) = l.l4_payload() else { return Ok(()); };
+            let mut g = f.clone();
+            g.extend_from_slice(&tail);
+            for &(at, x) in &noise {
+                let at = payload + at % (g.len() - payload).max(1);
+                if at < g.len() {
+                    g[at] ^= x;
+                }
+            }
+            if extract(&g, 0, &mut Flow::default()) != l {
+                return Ok(());
+            }
+            let end = start + len;
+            prop_assert_eq!(write_impact(&f, &l, start, end).relayout,
+                            write_impact(&g, &l, start, end).relayout,
+                            "bytes {}..{}", start, end);
+        }
     }
 }
