@@ -2,14 +2,14 @@
 import json, sys
 
 # What the JSON does not record: how this run was made, and the callgrind figures at its commit.
-RUN_NOTE = ('**This run (at 47ae0e3) is the second of two full runs made back to back with nothing else of '
-            'ours running (load average 0.6 and 1.0 when they started), on a shared KVM guest whose neighbours '
-            'are not ours. The first gave fwd-1flow 24.1 Mpps, fwd-1flow-megaflow 21.4, action-ttl 1.73×, '
-            'action-payload 1.40×, workers-2 1.74×; a run ten minutes earlier, with the host busier, gave '
-            'fwd-1flow 23.1 and fwd-1flow-megaflow 15.0. Compare medians across runs, not single figures. '
-            '`scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=verifier|always]` counts instructions per packet '
-            'with callgrind, which the neighbours do not change: fwd-1flow 620, EMC off 687, 64k flows 711, '
-            'action-ttl 995 with reclassify=verifier and 1369 with reclassify=always, at this commit.**\n')
+RUN_NOTE = ('**This run (at 9c63de6) is the second of two full runs made back to back with nothing else of '
+            'ours running (load average 1.0 when they started), on a shared KVM guest whose neighbours are not '
+            'ours and were busy that hour (the same binary gave fwd-1flow from 18 to 27 Mpps in short runs '
+            'minutes apart). The first run gave fwd-1flow 23.9 Mpps, fwd-1flow-megaflow 21.5, fwd-64k-1mf 18.4, '
+            'action-ttl 1.70×, action-payload 1.36×, workers-2 1.88×. Compare medians across runs, not single '
+            'figures. `scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=verifier|always]` counts instructions per '
+            'packet with callgrind, which the neighbours do not change: fwd-1flow 620, EMC off 691, 64k flows '
+            '715, action-ttl 905 with reclassify=verifier and 1335 with reclassify=always, at this commit.**\n')
 r = json.load(open('benches/results/bench.json'))
 m = r['machine']
 out = []
@@ -102,17 +102,22 @@ What the figures say, and what they do not:
   its context and its verdict). Earlier figures (1.96× and 1.89× at 1a36004) were measured
   against a reclassify=always path slowed by a one-entry hit buffer that its two megaflows
   flushed in turn on every packet; with that fixed (053d57c) the ratio fell to 1.43× and
-  1.33×. Plans that run extensions (47ae0e3) took it back to 1.72× and 1.45×: they cut
-  82 instructions a packet from the verifier path and 117 from the always path. One caveat
-  runs the other way: the avoided pass costs more than a first pass, because a recirculated
-  packet is handled alone, with its key hashed right after it is written, where Open vSwitch
-  recirculates a whole batch and derives the hash from the packet's RSS hash. Batching
-  recirculations would speed up reclassify=always (and action-nat) and lower these ratios.
+  1.33×. Plans that run extensions (47ae0e3), a leaf-JIT run path (0d9628a) and relayout
+  settled when a plan is compiled (9c63de6) took the verifier path from 1077 to 905
+  instructions a packet, but they also speed up the always path (1486 to 1335), which runs
+  the same extension: 1.70–1.71× and 1.36–1.48× in the two runs at 9c63de6. One caveat
+  runs the other way: the avoided pass costs more than a whole fwd-1flow packet. A
+  recirculated packet is handled alone, its key hashed right after it is written (the
+  likely cause: the store-forwarding stall the batch stage avoids for first passes), where
+  Open vSwitch recirculates a whole batch and derives the hash from the packet's RSS hash.
+  Batching recirculations would speed up reclassify=always (and action-nat) and lower
+  these ratios.
 ''' % cap_words() + '''- **cranelift** refuses every benchmark extension (rbpf 0.4.1 compiles 64-bit conditional
   jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
 - **workers-2** scales when the second vCPU is idle (2 workers pinned to the 2 CPUs). It reached
-  1.88–2.02× in the two runs at 1a36004 and 1.74–1.75× in the two runs at 47ae0e3, where the
-  one-worker figure was the same: the second worker's share of the host differs from run to run.
+  1.88–2.02× in the two runs at 1a36004, 1.74–1.75× at 47ae0e3 and 1.57–1.88× at 9c63de6,
+  with the one-worker figure about the same in all: the second worker's share of the host
+  differs from run to run.
 - **Exact-match bypass.** Lookups in the exact-match cache are skipped while fewer than half of
   them hit (one batch in 8 still looks up; `DpConfig::emc_bypass`): with 64k flows the
   8192-entry cache hit one packet in eight and its hash and probe cost more than they saved.
@@ -126,8 +131,8 @@ What the figures say, and what they do not:
   compiled for the packet layout (rewrites at fixed offsets, output counters resolved, extension
   runs), which took fwd-1flow from 826 to 594 instructions per packet and the EMC-off path
   from 952 to 673. Later changes (a two-entry hit buffer, extension
-  steps and recirculation in plans) brought them to 620 and 687. fwd-1flow stays below its
-  30 Mpps target: 24–28 Mpps in the runs at 47ae0e3.
+  steps and recirculation in plans, a per-packet pass state) brought them to 620 and 691.
+  fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at 47ae0e3 and 9c63de6.
 ''')
 text = open('README.md').read()
 if '## Results' in text:
