@@ -984,23 +984,11 @@ impl Program {
             self.map_region,
             "run with the map set the program was prepared with"
         );
-        // Runtime context: only data, data_end, data_meta and the ingress port are nonzero
-        // (no run state: the private pointer stays zero).
+        // No run state: the context's private pointer stays zero.
         let base = buf.as_mut_ptr() as u64;
-        let ctx = &mut buf[..CTX_RESERVE];
-        ctx.fill(0);
-        ctx[0..8].copy_from_slice(&(base + start as u64).to_le_bytes());
-        ctx[8..16].copy_from_slice(&(base + end as u64).to_le_bytes());
-        ctx[16..24].copy_from_slice(&(base + start as u64).to_le_bytes());
-        ctx[24..28].copy_from_slice(&in_port.to_le_bytes());
-        let region = &self.map_region;
+        write_ctx(buf, base + start as u64, base + end as u64, in_port);
         // SAFETY: the region is the live allocation of the prepared map set (asserted above).
-        let mem: &mut [u8] = unsafe {
-            std::slice::from_raw_parts_mut(
-                region.start as *mut u8,
-                (region.end - region.start) as usize,
-            )
-        };
+        let mem = unsafe { map_memory(&self.map_region) };
         // SAFETY: the JIT tier exists only for programs the verifier accepted, whose accesses
         // stay inside the buffer, the stack and the map values; `buf` is borrowed mutably.
         // rbpf fails only when no code was compiled, and `jit` has code.
@@ -1065,28 +1053,15 @@ impl Program {
             time_ns,
             fault: None,
         };
-        // Runtime context: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-        // egress_ifindex, private pointer (see XDP_CTX_FIELDS), written in place.
-        let ctx = &mut buf[..CTX_RESERVE];
-        ctx.fill(0);
-        ctx[0..8].copy_from_slice(&state.data.to_le_bytes());
-        ctx[8..16].copy_from_slice(&state.data_end.to_le_bytes());
-        ctx[16..24].copy_from_slice(&state.data.to_le_bytes());
-        ctx[24..28].copy_from_slice(&in_port.to_le_bytes());
+        write_ctx(buf, state.data, state.data_end, in_port);
         let private = RUNTIME_CTX_PRIVATE_OFFSET as usize;
-        ctx[private..private + 8]
+        buf[private..private + 8]
             .copy_from_slice(&(&state as *const RunState as u64).to_le_bytes());
 
-        let region = self.map_region.clone();
         let _guard = RunGuard::install(&mut state);
         // SAFETY: the region is the live allocation of `maps` (asserted above); rbpf uses it
         // as the bounds of admitted map-value accesses, and the slices do not outlive the run.
-        let mem: &mut [u8] = unsafe {
-            std::slice::from_raw_parts_mut(
-                region.start as *mut u8,
-                (region.end - region.start) as usize,
-            )
-        };
+        let mem = unsafe { map_memory(&self.map_region) };
         // SAFETY: the whole packet buffer, borrowed mutably through `pkt` for this call.
         let mbuff: &'static mut [u8] = unsafe { std::slice::from_raw_parts_mut(base, blen) };
         let result = match tier {
@@ -1126,6 +1101,36 @@ impl Program {
             redirect: state.redirect,
             fault,
         })
+    }
+}
+
+/// Writes the runtime context at the start of `buf` (its first [`CTX_RESERVE`] bytes): data,
+/// data_end, data_meta (= data) and the ingress port, every other field zero (see
+/// `XDP_CTX_FIELDS`; the caller sets the private pointer if the run has state).
+#[inline]
+fn write_ctx(buf: &mut [u8], data: u64, data_end: u64, in_port: u32) {
+    let ctx = &mut buf[..CTX_RESERVE];
+    ctx.fill(0);
+    ctx[0..8].copy_from_slice(&data.to_le_bytes());
+    ctx[8..16].copy_from_slice(&data_end.to_le_bytes());
+    ctx[16..24].copy_from_slice(&data.to_le_bytes());
+    ctx[24..28].copy_from_slice(&in_port.to_le_bytes());
+}
+
+/// The map-value memory `region` as rbpf's `mem` argument (the bounds of admitted map-value
+/// accesses).
+///
+/// # Safety
+/// `region` must be the live allocation of a map set that outlives the returned slice, which
+/// must not outlive the run it is passed to.
+#[inline]
+unsafe fn map_memory<'a>(region: &Range<u64>) -> &'a mut [u8] {
+    // SAFETY: by the caller's contract.
+    unsafe {
+        std::slice::from_raw_parts_mut(
+            region.start as *mut u8,
+            (region.end - region.start) as usize,
+        )
     }
 }
 
