@@ -387,18 +387,6 @@ impl Extension {
         acc: &mut ExtensionStats,
     ) -> Result<RunOutcome, ExtError> {
         acc.runs += 1;
-        // A leaf JIT program (the common extension action) runs straight from here, except
-        // on the timed sample.
-        if self.tier == ExecTier::Jit && !nth.is_multiple_of(TIMING_SAMPLE) {
-            if let Some(retcode) = self.program.run_leaf(&self.maps, pkt, in_port) {
-                acc.drops += u64::from(self.drops_on(retcode));
-                return Ok(RunOutcome {
-                    retcode,
-                    redirect: None,
-                    fault: None,
-                });
-            }
-        }
         self.run_sampled(self.tier, pkt, in_port, time_ns, nth, acc)
     }
 
