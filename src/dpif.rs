@@ -23,7 +23,7 @@ use verifier_analysis::AccessSet;
 
 use crate::emc::Emc;
 use crate::execute;
-use crate::ext::{Abi, ExtError, Extension, ExtensionStats, LoadOptions, RunOutcome};
+use crate::ext::{Abi, ExtError, Extension, ExtensionStats, LoadOptions};
 use crate::megaflow::{Guard, Megaflow, MegaflowCache, MfRef};
 use crate::packet::fieldmap::write_impact;
 use crate::packet::{extract, Layout, PacketBuf};
@@ -741,25 +741,23 @@ enum ExtVerdict {
     Redirect(PortNo),
 }
 
-fn verdict(info: &ExtInfo, r: Result<RunOutcome, ExtError>) -> ExtVerdict {
+/// The verdict of a run that ended with `retcode` under `abi` (`redirect`: the port a
+/// redirect helper chose, if one ran).
+fn verdict(abi: Abi, retcode: u64, redirect: Option<PortNo>) -> ExtVerdict {
     use crate::ext::vm::xdp;
-    let out = match r {
-        Ok(o) if o.fault.is_none() => o,
-        _ => return ExtVerdict::Drop(DropReason::ExtAborted),
-    };
-    match info.ext.abi() {
+    match abi {
         Abi::Ubpf => {
-            if out.retcode == 0 {
+            if retcode == 0 {
                 ExtVerdict::Drop(DropReason::ExtDrop)
             } else {
                 ExtVerdict::Pass
             }
         }
-        Abi::Xdp => match out.retcode as u32 as u64 {
+        Abi::Xdp => match retcode as u32 as u64 {
             xdp::PASS => ExtVerdict::Pass,
             xdp::DROP => ExtVerdict::Drop(DropReason::ExtDrop),
             xdp::TX => ExtVerdict::Tx,
-            xdp::REDIRECT => match out.redirect {
+            xdp::REDIRECT => match redirect {
                 Some(p) => ExtVerdict::Redirect(p),
                 None => ExtVerdict::Drop(DropReason::ExtAborted),
             },
@@ -782,7 +780,7 @@ struct ExtRuns {
 
 impl ExtRuns {
     /// Runs extension `idx` (an action or a port hook), counting into the per-extension
-    /// accumulator; [`Worker::flush_ext_stats`] adds it to the extension.
+    /// accumulator ([`Worker::flush_ext_stats`] adds it to the extension); returns the verdict.
     #[inline]
     fn run(
         &mut self,
@@ -791,14 +789,18 @@ impl ExtRuns {
         pkt: &mut PacketBuf,
         in_port: PortNo,
         ts_ns: u64,
-    ) -> Result<RunOutcome, ExtError> {
+    ) -> ExtVerdict {
         let i = idx as usize;
         if self.acc.len() <= i {
             self.acc.resize(i + 1, ExtensionStats::default());
         }
         self.runs += 1;
-        info.ext
-            .run_counted(pkt, in_port, Some(ts_ns), self.runs, &mut self.acc[i])
+        let acc = &mut self.acc[i];
+        // A leaf program cannot call the redirect helper, nor fault on the JIT.
+        match info.ext.run_leaf_counted(pkt, in_port, self.runs, acc) {
+            Some(retcode) => verdict(info.ext.abi(), retcode, None),
+            None => run_general(info, pkt, in_port, ts_ns, self.runs, acc),
+        }
     }
 
     /// Whether extension `idx`'s verified write set can move headers of `frame` (laid out
@@ -828,6 +830,22 @@ impl ExtRuns {
             self.relayout_memo = Some((key, v));
         }
         v
+    }
+}
+
+/// [`ExtRuns::run`] for every run but a leaf program's untimed one, out of line.
+#[inline(never)]
+fn run_general(
+    info: &ExtInfo,
+    pkt: &mut PacketBuf,
+    in_port: PortNo,
+    ts_ns: u64,
+    nth: u64,
+    acc: &mut ExtensionStats,
+) -> ExtVerdict {
+    match info.ext.run_counted(pkt, in_port, Some(ts_ns), nth, acc) {
+        Ok(o) if o.fault.is_none() => verdict(info.ext.abi(), o.retcode, o.redirect),
+        _ => ExtVerdict::Drop(DropReason::ExtAborted),
     }
 }
 
@@ -1072,7 +1090,7 @@ fn run_plan<const EXT: bool>(
             }
             execute::Step::Ext { idx, ordinal } if EXT => {
                 let v = match exts.get(idx) {
-                    Some(info) => verdict(info, runs.run(idx, info, pkt, in_port, ts_ns)),
+                    Some(info) => runs.run(idx, info, pkt, in_port, ts_ns),
                     None => ExtVerdict::Drop(DropReason::ExtAborted),
                 };
                 if !matches!(v, ExtVerdict::Pass) {
@@ -1346,8 +1364,7 @@ impl Worker {
         if let Some(hook) = hook {
             if let Some(info) = self.exts.get(hook).cloned() {
                 let (in_port, ts_ns) = (packet.in_port, packet.ts_ns);
-                let r = self.ext_runs.run(hook, &info, packet.pkt, in_port, ts_ns);
-                match verdict(&info, r) {
+                match self.ext_runs.run(hook, &info, packet.pkt, in_port, ts_ns) {
                     ExtVerdict::Pass => {}
                     ExtVerdict::Drop(_) => return Fate::Dropped(DropReason::PortHook),
                     ExtVerdict::Tx => {
@@ -1866,13 +1883,12 @@ impl Worker {
                     // between batches, never while actions run; the pointer stays valid for
                     // this action (it saves two atomic reference-count updates per run).
                     let info = unsafe { &*info };
-                    let r = self.ext_runs.run(*idx, info, pkt, in_port, ts_ns);
+                    let v = self.ext_runs.run(*idx, info, pkt, in_port, ts_ns);
                     // Re-parse before the next header rewrite only if the program's verified
                     // write set can move headers (or it has none: it may resize, or was not
                     // accepted). The relayout regions are positioned by bytes that are
                     // themselves relayout regions, so asking after the run answers as before.
                     stale = stale || self.ext_runs.moves_headers(*idx, info, pkt.data(), &layout);
-                    let v = verdict(info, r);
                     if !matches!(v, ExtVerdict::Pass) {
                         self.stopped_at = Some(self.bpf_ordinal);
                     }

@@ -390,6 +390,26 @@ impl Extension {
         self.run_sampled(self.tier, pkt, in_port, time_ns, nth, acc)
     }
 
+    /// [`Extension::run_counted`] for the common run: a leaf program (JIT-compiled, calling
+    /// no helper) on the JIT, not on the timing sample. Returns `r0`; `None` when the run is
+    /// not of that kind and nothing ran (then use `run_counted`).
+    #[inline]
+    pub fn run_leaf_counted<P: PacketMem + ?Sized>(
+        &self,
+        pkt: &mut P,
+        in_port: u32,
+        nth: u64,
+        acc: &mut ExtensionStats,
+    ) -> Option<u64> {
+        if self.tier != ExecTier::Jit || nth.is_multiple_of(TIMING_SAMPLE) {
+            return None;
+        }
+        let retcode = self.program.run_leaf(&self.maps, pkt, in_port)?;
+        acc.runs += 1;
+        acc.drops += u64::from(self.drops_on(retcode));
+        Some(retcode)
+    }
+
     /// Whether return code `retcode` drops the packet under the extension's ABI.
     #[inline]
     fn drops_on(&self, retcode: u64) -> bool {

@@ -967,7 +967,7 @@ impl Program {
     /// returning `r0`: nothing can move the packet's bounds, redirect it or record a fault.
     /// `None` if the program is not a leaf or the packet lacks [`CTX_RESERVE`] bytes of
     /// headroom (then [`Program::run`] handles it).
-    #[inline]
+    #[inline(always)]
     pub fn run_leaf<P: PacketMem + ?Sized>(
         &self,
         maps: &MapSet,
