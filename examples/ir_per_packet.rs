@@ -3,10 +3,10 @@
 //! divide the difference of the totals by `B - A` (`scripts/ir-per-packet.sh` does this).
 use std::sync::Arc;
 
-use bpfswitch::bench::measure::Rig;
+use bpfswitch::bench::measure::{self, Rig};
+use bpfswitch::bench::scenario;
 use bpfswitch::bench::traffic::{self, Replay, IN_PORT, OUT_PORT};
 use bpfswitch::dpif::{Datapath, DpConfig};
-use bpfswitch::ext::LoadOptions;
 use ofproto_bridge::bridge::Reclassify;
 
 fn main() {
@@ -20,17 +20,22 @@ fn main() {
     });
     dp.add_port(IN_PORT);
     dp.add_port(OUT_PORT);
-    // `ttl=verifier|always`: the action-ttl workload instead of plain forwarding.
-    let ttl = args.iter().find_map(|a| a.strip_prefix("ttl="));
+    // `ttl=P`, `payload=P` or `nat=P` (P: verifier or always): the action-ttl, action-payload
+    // or action-nat workload under reclassify=P instead of plain forwarding.
+    let action = [
+        ("ttl=", scenario::TTL_DEC, "10.1.0.0/16"),
+        ("payload=", scenario::PAYLOAD_MASK, "10.1.0.0/16"),
+        ("nat=", scenario::NAT_BENCH, "10.2.0.0/16"),
+    ]
+    .into_iter()
+    .find_map(|(k, obj, dst)| Some((args.iter().find_map(|a| a.strip_prefix(k))?, obj, dst)));
     let mut flows = traffic::FLOWS.to_string();
     if decoy {
         flows.push_str(traffic::DECOY);
     }
-    if let Some(policy) = ttl {
-        let obj = bpfswitch::bench::scenario::TTL_DEC;
-        dp.load_extension(obj.name, obj.bytes, &LoadOptions::default())
-            .unwrap();
-        flows = traffic::action_flows(obj.name, "10.1.0.0/16");
+    if let Some((policy, obj, dst)) = action {
+        measure::load(&dp, obj).unwrap();
+        flows = traffic::action_flows(obj.name, dst);
         dp.set_reclassify(match policy {
             "always" => Reclassify::Always,
             _ => Reclassify::Verifier,

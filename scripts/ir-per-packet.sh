@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per packet of the forwarding fast path (callgrind; repeatable whatever else the
-# machine does): ir-per-packet.sh NFLOWS [decoy] [noemc] [ttl=verifier|always]
+# machine does): ir-per-packet.sh NFLOWS [decoy] [noemc] [ttl|payload|nat=verifier|always]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --example ir_per_packet

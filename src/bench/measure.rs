@@ -385,8 +385,8 @@ fn datapath(cfg: DpConfig, flows: &str) -> Result<Arc<Datapath>, BenchError> {
     Ok(dp)
 }
 
-/// Loads `obj` into `dp` and applies its map preloads.
-fn load(dp: &Datapath, obj: Object) -> Result<Arc<Extension>, BenchError> {
+/// Loads `obj` into `dp` and applies the benchmark's map preloads.
+pub fn load(dp: &Datapath, obj: Object) -> Result<Arc<Extension>, BenchError> {
     let ext = dp
         .load_extension(obj.name, obj.bytes, &LoadOptions::default())
         .map_err(|e| BenchError::Setup(format!("loading {}: {e}", obj.name)))?;

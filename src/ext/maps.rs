@@ -522,6 +522,18 @@ impl Map {
         Some(self.slot_ptr(current_worker(), slot))
     }
 
+    /// Where a plain (not per-worker) array keeps its values: the address of entry 0's,
+    /// the bytes from one entry's to the next and the number of entries; `None` otherwise.
+    pub fn array_values(&self) -> Option<(u64, u32, u32)> {
+        (self.spec.kind == MapKind::Array).then(|| {
+            (
+                self.base as u64,
+                u32::try_from(self.stride).expect("array stride fits a u32"),
+                self.spec.max_entries,
+            )
+        })
+    }
+
     /// Address of entry 0's value (data-section globals).
     pub fn value0_ptr(&self) -> *mut u8 {
         self.slot_ptr(0, 0)

@@ -11,7 +11,8 @@
 //! - [`helpers`] implements the helper functions programs call, by kernel number for XDP
 //!   programs and by Oko's numbering for uBPF programs;
 //! - [`registry`] keeps extensions by name, with counters, map dump/update and the offline
-//!   runner behind `bpfswitch ext run`.
+//!   runner behind `bpfswitch ext run`;
+//! - [`timer`] is the calibrated tick clock behind the sampled ns/run counter.
 //!
 //! **Architecture invariant:** only a program the verifier accepted reaches the JIT or
 //! cranelift tiers, which do no memory checks; anything else runs on the bounds-checked
@@ -25,6 +26,7 @@ pub mod kernel;
 pub mod maps;
 pub mod object;
 pub mod registry;
+pub mod timer;
 pub mod vm;
 
 #[cfg(test)]

@@ -454,6 +454,152 @@ mod agreement {
     }
 }
 
+mod array_lookups {
+    //! Lookups in plain arrays are inlined into the image, as the kernel inlines them; the
+    //! results are the helper's on every tier.
+    use super::super::insn::{op, Insn};
+    use super::super::maps::{MapKind, MapSet, MapSpec};
+    use super::super::object::{LinkedProgram, MapDef, MapOrigin, MapReloc, MapRelocKind};
+    use super::super::vm::Program;
+    use super::*;
+
+    const EXIT: Insn = Insn::new(op::EXIT_INSN, 0, 0, 0, 0);
+    const ENTRIES: u32 = 4;
+
+    /// `key = packet byte 14 (the IP version/IHL byte) - 0x45 + byte 15 (the TOS)`; looks
+    /// `key` up in the map; returns the value's first 8 bytes, or 99 if the lookup failed.
+    /// With `jump_in`, a jump lands between the map's `ld_imm64` and the call.
+    fn program(jump_in: bool) -> Vec<Insn> {
+        let mut p = vec![
+            // r3 = ctx->data; r4 = *(u8 *)(r3 + 14) + *(u8 *)(r3 + 15) - 0x45
+            Insn::new(op::LDX | op::MEM | op::W, 3, 1, 0, 0),
+            Insn::new(op::LDX | op::MEM | op::B, 4, 3, 14, 0),
+            Insn::new(op::LDX | op::MEM | op::B, 5, 3, 15, 0),
+            Insn::new(op::ALU64 | op::ADD | op::X, 4, 5, 0, 0),
+            Insn::new(op::ALU64 | op::ADD | op::K, 4, 0, 0, -0x45),
+            // *(u32 *)(r10 - 4) = r4; r2 = r10 - 4
+            Insn::new(op::STX | op::MEM | op::W, 10, 4, -4, 0),
+            Insn::new(op::ALU64 | op::MOV | op::X, 2, 10, 0, 0),
+            Insn::new(op::ALU64 | op::ADD | op::K, 2, 0, 0, -4),
+            // r1 = map ll (insn 8)
+            Insn::new(op::LD_DW_IMM, 1, 0, 0, 0),
+            Insn::new(0, 0, 0, 0, 0),
+        ];
+        if jump_in {
+            // if r4 == 77 goto +0: a jump target right before the call.
+            p.push(Insn::new(op::JMP | 0x10 | op::K, 4, 0, 0, 77));
+        }
+        p.extend([
+            Insn::new(op::CALL_INSN, 0, 0, 0, 1),
+            // if r0 == 0 goto miss; r0 = *(u64 *)(r0 + 0); exit; miss: r0 = 99; exit
+            Insn::new(op::JMP | 0x10 | op::K, 0, 0, 2, 0),
+            Insn::new(op::LDX | op::MEM | op::DW, 0, 0, 0, 0),
+            EXIT,
+            Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 99),
+            EXIT,
+        ]);
+        p
+    }
+
+    fn prepare(kind: MapKind, map_type: u32, jump_in: bool) -> (Program, MapSet) {
+        let linked = LinkedProgram {
+            name: "t".into(),
+            section: "xdp".into(),
+            abi: Abi::Xdp,
+            insns: program(jump_in),
+            functions: vec![0],
+            maps: vec![MapDef {
+                name: "a".into(),
+                map_type,
+                key_size: 4,
+                value_size: 12,
+                max_entries: ENTRIES,
+                flags: 0,
+                origin: MapOrigin::BtfMaps,
+                initial: None,
+                readonly: false,
+            }],
+            relocs: vec![MapReloc {
+                insn: 8,
+                map: 0,
+                kind: MapRelocKind::Map,
+            }],
+        };
+        let spec = MapSpec {
+            name: "a".into(),
+            kind,
+            key_size: 4,
+            value_size: 12,
+            max_entries: ENTRIES,
+            flags: 0,
+            readonly: false,
+        };
+        let maps = MapSet::create(&[(spec, None)], 1).unwrap();
+        for k in 0..ENTRIES {
+            let mut v = [0u8; 12];
+            v[..8].copy_from_slice(&(u64::from(k) * 1000 + 7).to_le_bytes());
+            maps.maps()[0].update(&k.to_le_bytes(), &v, 0).unwrap();
+        }
+        (Program::new(&linked, &maps, true).unwrap(), maps)
+    }
+
+    /// What the interpreter and the JIT return for keys 0..8 (keys from ENTRIES up miss).
+    /// (Cranelift is refused: the program's null check is a 64-bit conditional jump.)
+    fn results(p: &Program, maps: &MapSet) -> Vec<[u64; 2]> {
+        (0u8..8)
+            .map(|key| {
+                let mut frame = udp_packet([1, 1, 1, 1], [2, 2, 2, 2], 5, 53, b"payload");
+                frame[15] = key;
+                [ExecTier::Interpreter, ExecTier::Jit].map(|tier| {
+                    let out = p
+                        .run(tier, maps, &mut XdpBuf::new(&frame), 0, None)
+                        .unwrap();
+                    assert_eq!(out.fault, None, "{tier:?}, key {key}");
+                    out.retcode
+                })
+            })
+            .collect()
+    }
+
+    fn expected() -> Vec<[u64; 2]> {
+        (0u64..8)
+            .map(|k| {
+                [if k < u64::from(ENTRIES) {
+                    k * 1000 + 7
+                } else {
+                    99
+                }; 2]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_array_lookup_is_inlined_and_finds_what_the_helper_finds() {
+        let (p, maps) = prepare(MapKind::Array, 2, false);
+        assert!(!p.calls_helpers(), "the lookup is inlined: a leaf program");
+        assert_eq!(results(&p, &maps), expected());
+        // A value written from outside after loading is what the program reads.
+        let mut v = [0u8; 12];
+        v[..8].copy_from_slice(&5u64.to_le_bytes());
+        maps.maps()[0].update(&1u32.to_le_bytes(), &v, 0).unwrap();
+        assert_eq!(results(&p, &maps)[1], [5; 2]);
+    }
+
+    #[test]
+    fn lookups_stay_calls_where_the_map_is_not_known_or_not_a_plain_array() {
+        // A jump lands between the map's ld_imm64 and the call: r1 is not known there.
+        let (p, maps) = prepare(MapKind::Array, 2, true);
+        assert!(p.calls_helpers());
+        assert_eq!(results(&p, &maps), expected());
+        // Hash tables and per-worker arrays keep the helper.
+        for (kind, t) in [(MapKind::Hash, 1), (MapKind::PerWorkerArray, 6)] {
+            let (p, maps) = prepare(kind, t, false);
+            assert!(p.calls_helpers(), "{kind:?}");
+            assert_eq!(results(&p, &maps), expected(), "{kind:?}");
+        }
+    }
+}
+
 mod confinement {
     //! The interpreter confines unverified programs to the packet buffer, the stack, the
     //! context and their map values, including through helper arguments.

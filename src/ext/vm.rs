@@ -487,8 +487,13 @@ fn check_instructions(name: &str, insns: &[Insn], abi: Abi) -> Result<(), ExtErr
 /// - `r = -r` becomes `r ^= -1; r += 1`: the interpreter's negation overflows (a panic
 ///   with overflow checks) on `i64::MIN`.
 ///
-/// Returns the new instructions and function starts.
-fn expand_mov32(body: &[Insn], functions: &[usize]) -> Result<(Vec<Insn>, Vec<usize>), String> {
+/// and replaces each instruction `replace` has a sequence for (whose own jumps stay inside
+/// it). Returns the new instructions and function starts.
+fn expand(
+    body: &[Insn],
+    functions: &[usize],
+    replace: &BTreeMap<usize, Vec<Insn>>,
+) -> Result<(Vec<Insn>, Vec<usize>), String> {
     let mov32 = op::ALU | op::MOV | op::X;
     let n = body.len();
     let mut pos = vec![0usize; n + 1];
@@ -504,7 +509,9 @@ fn expand_mov32(body: &[Insn], functions: &[usize]) -> Result<(Vec<Insn>, Vec<us
             i += 2;
             continue;
         }
-        if ins.code == mov32 {
+        if let Some(seq) = replace.get(&i) {
+            out.extend_from_slice(seq);
+        } else if ins.code == mov32 {
             out.push(Insn::new(
                 op::ALU64 | op::MOV | op::X,
                 ins.dst,
@@ -558,6 +565,109 @@ fn expand_mov32(body: &[Insn], functions: &[usize]) -> Result<(Vec<Insn>, Vec<us
         }
     }
     Ok((out, functions.iter().map(|&f| pos[f.min(n)]).collect()))
+}
+
+/// The lookups to inline: for each `call map_lookup_elem` whose `r1` is, on every path to
+/// it, the `ld_imm64` of a plain array (`arrays`: value address, stride and entries by the
+/// `ld_imm64`'s index), the instructions that compute the value's address in place of the
+/// call, as the kernel's `array_map_gen_lookup` does after verification:
+///
+/// ```text
+/// r0 = *(u32 *)(r2 + 0); if w0 >= entries goto null; r0 *= stride;
+/// r1 = values ll; r0 += r1; goto out; null: r0 = 0; out:
+/// ```
+///
+/// The helper's other effects are none (an array lookup fails only on an index out of
+/// range), and `r1` is scratch after a call. `r1` is known only within the straight-line
+/// run from its `ld_imm64` to the call: no jump may land between them, and nothing between
+/// may write `r1` (any call does).
+fn inline_array_lookups(
+    body: &[Insn],
+    functions: &[usize],
+    arrays: &BTreeMap<usize, (u64, u32, u32)>,
+    abi: Abi,
+) -> BTreeMap<usize, Vec<Insn>> {
+    let lookup_helper = match abi {
+        Abi::Xdp => helpers::kernel::MAP_LOOKUP_ELEM,
+        Abi::Ubpf => helpers::ubpf::MAP_LOOKUP,
+    };
+    let mut out = BTreeMap::new();
+    if arrays.is_empty() {
+        return out;
+    }
+    let n = body.len();
+    let mut target = vec![false; n + 1];
+    for &f in functions {
+        target[f.min(n)] = true;
+    }
+    for (i, ins) in body.iter().enumerate() {
+        let rel = if ins.is_jump() {
+            i64::from(ins.off)
+        } else if ins.is_local_call() {
+            i64::from(ins.imm)
+        } else {
+            continue;
+        };
+        if i > 0 && body[i - 1].is_ld_imm64() {
+            continue;
+        }
+        if let Ok(t) = usize::try_from(i as i64 + 1 + rel) {
+            target[t.min(n)] = true;
+        }
+    }
+    let mut r1 = None;
+    let mut i = 0;
+    while i < n {
+        let ins = body[i];
+        if target[i] {
+            r1 = None;
+        }
+        if ins.is_ld_imm64() {
+            r1 = if ins.dst == 1 {
+                arrays.get(&i).copied()
+            } else {
+                r1
+            };
+            // The second slot is not an instruction, and never a jump target of a program
+            // that loaded.
+            i += 2;
+            continue;
+        }
+        let lookup = ins.is_helper_call() && ins.imm as u32 == lookup_helper;
+        match r1 {
+            Some((values, stride, entries))
+                if lookup && i32::try_from(entries).is_ok() && i32::try_from(stride).is_ok() =>
+            {
+                out.insert(i, array_lookup(values, stride, entries));
+            }
+            _ => {}
+        }
+        let writes_r1 = ins.is_call()
+            || (matches!(ins.class(), op::LD | op::LDX | op::ALU | op::ALU64) && ins.dst == 1)
+            || (ins.class() == op::STX && ins.code & 0xe0 == op::ATOMIC && ins.src == 1);
+        if writes_r1 {
+            r1 = None;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The instructions of an inlined lookup in an array (see [`inline_array_lookups`]).
+fn array_lookup(values: u64, stride: u32, entries: u32) -> Vec<Insn> {
+    const JGE: u8 = 0x30;
+    const MUL: u8 = 0x20;
+    vec![
+        Insn::new(op::LDX | op::MEM | op::W, 0, 2, 0, 0),
+        // A 32-bit comparison: the key is a u32 (and cranelift compiles 64-bit ones as such).
+        Insn::new(op::JMP32 | JGE | op::K, 0, 0, 5, entries as i32),
+        Insn::new(op::ALU64 | MUL | op::K, 0, 0, 0, stride as i32),
+        Insn::new(op::LD_DW_IMM, 1, 0, 0, values as u32 as i32),
+        Insn::new(0, 0, 0, 0, (values >> 32) as u32 as i32),
+        Insn::new(op::ALU64 | op::ADD | op::X, 0, 1, 0, 0),
+        Insn::new(op::JMP | op::JA, 0, 0, 1, 0),
+        Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 0),
+    ]
 }
 
 /// Rewrites `le16`/`le32`/`le64` (`BPF_END | BPF_TO_LE`) into the equivalent zero-extension
@@ -809,7 +919,8 @@ impl Program {
                 reason: "empty program".into(),
             });
         }
-        // Map relocation.
+        // Map relocation; the plain arrays' value layouts by `ld_imm64` index.
+        let mut arrays = BTreeMap::new();
         for r in &linked.relocs {
             let map = maps.maps().get(r.map).ok_or_else(|| ExtError::Load {
                 program: name.clone(),
@@ -817,7 +928,12 @@ impl Program {
                 reason: format!("relocation names map #{} which was not created", r.map),
             })?;
             let addr = match r.kind {
-                MapRelocKind::Map => std::sync::Arc::as_ptr(map) as u64,
+                MapRelocKind::Map => {
+                    if let Some(values) = map.array_values() {
+                        arrays.insert(r.insn, values);
+                    }
+                    std::sync::Arc::as_ptr(map) as u64
+                }
                 MapRelocKind::Value { offset } => {
                     if map.spec().kind.per_worker() || offset >= map.spec().value_size {
                         return Err(ExtError::Load {
@@ -846,9 +962,11 @@ impl Program {
         if !allow_jit {
             check_loop_free(&name, &body, &linked.functions)?;
         }
-        // What the tiers execute: the body with rbpf's JIT defects worked around.
+        // What the tiers execute: the body with array lookups inlined and rbpf's JIT
+        // defects worked around.
+        let inlined = inline_array_lookups(&body, &linked.functions, &arrays, abi);
         let (mut exec, exec_functions) =
-            expand_mov32(&body, &linked.functions).map_err(|reason| ExtError::Load {
+            expand(&body, &linked.functions, &inlined).map_err(|reason| ExtError::Load {
                 program: name.clone(),
                 insn: 0,
                 reason,
@@ -913,6 +1031,11 @@ impl Program {
     /// Instructions whose context loads were rewritten to the runtime layout.
     pub fn ctx_rewrite_sites(&self) -> Vec<usize> {
         self.ctx_rewrites.clone()
+    }
+
+    /// Whether the prepared image calls helpers (an inlined array lookup is no call).
+    pub fn calls_helpers(&self) -> bool {
+        self.calls_helpers
     }
 
     /// Whether the program has bpf-to-bpf calls (interpreter only).
