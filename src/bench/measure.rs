@@ -288,6 +288,9 @@ const BATCH_NS: u64 = 1000;
 const CHECK_EVERY: usize = 64;
 
 /// A worker fed from a replay buffer.
+// Aligned as [`Worker`] is, for the same reason: the rigs of a multi-worker run sit side by
+// side in one vector, and their replay positions and sinks change on every packet.
+#[repr(align(128))]
 pub struct Rig {
     /// The datapath.
     pub dp: Arc<Datapath>,
