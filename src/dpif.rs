@@ -785,7 +785,7 @@ struct ExtRuns {
 impl ExtRuns {
     /// Runs extension `idx` (an action or a port hook), counting into the per-extension
     /// accumulator ([`Worker::flush_ext_stats`] adds it to the extension); returns the verdict.
-    #[inline]
+    #[inline(always)]
     fn run(
         &mut self,
         idx: u32,
@@ -1053,12 +1053,14 @@ enum Planned {
 }
 
 /// Runs a megaflow's compiled actions on a packet it [fits](execute::Plan::fits) (`actions`
-/// are the ones it was compiled from); what [`Worker::execute`] does with the actions, up
-/// to an extension's verdict other than pass. `EXT`: whether the plan [runs
-/// extensions](execute::Plan::exts) (the forwarding plans without any are compiled apart).
+/// are the ones it was compiled from), from step `skip` on; what [`Worker::execute`] does
+/// with the actions, up to an extension's verdict other than pass. `EXT`: whether those
+/// steps [run extensions](execute::Plan::exts) (the forwarding plans without any are
+/// compiled apart).
 #[inline(always)]
 fn run_plan<const EXT: bool>(
     plan: &execute::Plan,
+    skip: usize,
     actions: &[OdpAction],
     ports: &mut [(PortNo, PortCounters)],
     exts: &ExtTable,
@@ -1083,7 +1085,7 @@ fn run_plan<const EXT: bool>(
             }
         }
     }
-    for &step in &plan.steps {
+    for &step in plan.steps.get(skip..).unwrap_or_default() {
         match step {
             execute::Step::Output { port, slot } => {
                 *output_seen = true;
@@ -1114,7 +1116,9 @@ fn run_plan<const EXT: bool>(
     })
 }
 
-/// [`run_plan`] for a plan that runs extensions, out of line.
+/// [`run_plan`] for a plan that runs extensions, out of line. A plan that starts with its
+/// only extension (the shape `bpf(X),goto_table:N` translates to) runs it, then the rest as
+/// a forwarding plan.
 #[inline(never)]
 fn run_ext_plan(
     plan: &execute::Plan,
@@ -1124,7 +1128,17 @@ fn run_ext_plan(
     runs: &mut ExtRuns,
     packet: &mut Packet<'_>,
 ) -> Planned {
-    run_plan::<true>(plan, actions, ports, exts, runs, packet)
+    let Some(idx) = plan.lead_ext else {
+        return run_plan::<true>(plan, 0, actions, ports, exts, runs, packet);
+    };
+    let v = match exts.get(idx) {
+        Some(info) => runs.run(idx, info, packet.pkt, packet.in_port, packet.ts_ns),
+        None => ExtVerdict::Drop(DropReason::ExtAborted),
+    };
+    if !matches!(v, ExtVerdict::Pass) {
+        return Planned::Stopped(0, v);
+    }
+    run_plan::<false>(plan, 1, actions, ports, exts, runs, packet)
 }
 
 /// The fate of a packet whose pass stopped for `reason`: forwarded if an earlier action or
@@ -1479,7 +1493,7 @@ impl Worker {
         let end = if plan.exts {
             run_ext_plan(plan, actions, ports, exts, ext_runs, packet)
         } else {
-            run_plan::<false>(plan, actions, ports, exts, ext_runs, packet)
+            run_plan::<false>(plan, 0, actions, ports, exts, ext_runs, packet)
         };
         let (len, ts_ns) = (len as u64, packet.ts_ns);
         match end {

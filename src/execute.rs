@@ -332,6 +332,9 @@ pub struct Plan {
     pub relayout_checks: Box<[u32]>,
     /// Whether a step runs an extension.
     pub exts: bool,
+    /// The extension of the first step, when it is the plan's only extension step and no
+    /// relayout check applies: the runner may run it, then the rest as a forwarding plan.
+    pub lead_ext: Option<u32>,
     /// What happens after the last step.
     pub end: PlanEnd,
 }
@@ -487,12 +490,17 @@ impl Plan {
                 _ => {}
             }
         }
+        let lead_ext = match steps.first() {
+            Some(&Step::Ext { idx, .. }) if ordinal == 1 && relayout_checks.is_empty() => Some(idx),
+            _ => None,
+        };
         Some(Plan {
             layout: *layout,
             min_len: u32::try_from(min_len).ok()?,
             steps,
             relayout_checks: relayout_checks.into(),
             exts: ordinal > 0,
+            lead_ext,
             end,
         })
     }
@@ -1226,6 +1234,9 @@ mod tests {
             } else {
                 prop_assert!(plan.relayout_checks.is_empty());
             }
+            prop_assert_eq!(plan.lead_ext.is_some(),
+                            ext_step == Some(0) && plan.relayout_checks.is_empty());
+            prop_assert!(plan.lead_ext.is_none_or(|x| x == 7));
             // Frames of other lengths: shorter ones may not fit the plan.
             let frame = if i >= all.len() { &f[..f.len().saturating_sub(cut)] } else { &f[..] };
             if !plan.fits(&l, frame.len()) {

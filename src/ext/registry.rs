@@ -395,7 +395,7 @@ impl Extension {
     /// [`Extension::run_counted`] for the common run: a leaf program (JIT-compiled, calling
     /// no helper) on the JIT, not on the timing sample. Returns `r0`; `None` when the run is
     /// not of that kind and nothing ran (then use `run_counted`).
-    #[inline]
+    #[inline(always)]
     pub fn run_leaf_counted<P: PacketMem + ?Sized>(
         &self,
         pkt: &mut P,
@@ -413,7 +413,7 @@ impl Extension {
     }
 
     /// Whether return code `retcode` drops the packet under the extension's ABI.
-    #[inline]
+    #[inline(always)]
     fn drops_on(&self, retcode: u64) -> bool {
         match self.abi {
             Abi::Xdp => matches!(retcode as u32 as u64, xdp::DROP | xdp::ABORTED),
