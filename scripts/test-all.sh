@@ -13,6 +13,8 @@ stamp "cargo fmt --check"
 cargo fmt --all -- --check
 stamp "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+stamp "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items --quiet
 stamp "tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast --failure-output final --success-output never

@@ -810,7 +810,7 @@ impl ExtRuns {
     /// Whether extension `idx`'s verified write set can move headers of `frame` (laid out
     /// as `layout`): then the layout must be re-parsed before the next header rewrite.
     ///
-    /// The answer of [`write_impact`](crate::packet::fieldmap::write_impact) about relayout
+    /// The answer of [`write_impact`] about relayout
     /// depends on the write set, the layout and the frame's length, and on frame bytes only
     /// when the transport header did not parse (the IP length bounds a relayout region);
     /// outside that case the last answer is kept per (extension, layout, length). An index

@@ -54,7 +54,7 @@ pub fn hash(key: &Flow) -> u64 {
 
 /// The words of a flow key that are zero unless the packet is IPv6, neighbour discovery or
 /// ARP: `ipv6_src`, `ipv6_dst`, `nd_target` and `arp_sha` (with two bytes of `arp_tha`).
-const RARE_WORDS: std::ops::Range<usize> = 7..14;
+pub const RARE_WORDS: std::ops::Range<usize> = 7..14;
 const _: () = assert!(std::mem::offset_of!(Flow, ipv6_src) == RARE_WORDS.start * 8);
 const _: () = assert!(std::mem::offset_of!(Flow, arp_tha) + 2 == RARE_WORDS.end * 8);
 

@@ -5,7 +5,7 @@
 //! upcall into translation in `ofproto-bridge`. Actions are executed on the packet bytes
 //! ([`execute`]); extensions ([`ext`]) run in the VM. Ports ([`port`]) read and write captures.
 //! The jobs built on it: [`replay`] (captures through a flow table), [`daemon`] (a running
-//! switch controlled over a socket), [`bench`] (the flow-cache benchmark); [`cli`] holds the
+//! switch controlled over a socket), [`bench`](mod@bench) (the flow-cache benchmark); [`cli`] holds the
 //! command line's subcommands.
 
 pub mod bench;

@@ -701,7 +701,7 @@ fn filter(obj: Object, s: &Settings, tick: &mut dyn FnMut(&str)) -> Result<Measu
 /// Packets of the output check of the action scenarios.
 pub const CHECK_PACKETS: u64 = 8192;
 /// Flows of the output check (several, so that the check covers more than one megaflow).
-const CHECK_FLOWS: u32 = 64;
+pub const CHECK_FLOWS: u32 = 64;
 
 fn action_dp(obj: Object, table1_dst: &str, policy: Reclassify) -> Result<Rig, BenchError> {
     let dp = datapath(

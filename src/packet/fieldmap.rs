@@ -99,7 +99,7 @@ impl Acc {
 use Eff::{Fields as F, Relayout as R};
 use Field::*;
 
-/// What rewriting bytes `start..end` of `frame` (whose layout [`extract`](super::extract)
+/// What rewriting bytes `start..end` of `frame` (whose layout [`extract`](super::extract())
 /// returned as `layout`) can change in its flow key. Bytes past the frame are ignored.
 pub fn write_impact(frame: &[u8], layout: &Layout, start: usize, end: usize) -> WriteImpact {
     let end = end.min(frame.len());

@@ -5,7 +5,7 @@
 //! once `new_checked` succeeded, and a plain value `Repr` with `parse`, `buffer_len` and
 //! `emit`. Field offsets live in a private `mod field` in each protocol module.
 //!
-//! The datapath's entry point is [`extract`]: it fills a [`Flow`](ofproto_bridge::Flow) key
+//! The datapath's entry point is [`extract()`]: it fills a [`Flow`](ofproto_bridge::Flow) key
 //! from a frame with the semantics of Open vSwitch's `flow_extract`, and returns a [`Layout`]
 //! giving the offsets of the headers it found. [`PacketBuf`] owns a frame with XDP-style
 //! headroom so tags and extension headers can be pushed without copying the payload.
