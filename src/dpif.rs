@@ -1274,11 +1274,13 @@ impl Worker {
                 let fate = match first.map(|k| self.express(k, packet)) {
                     Some(Express::Done(f)) => f,
                     Some(Express::Hit(r, layout)) => {
-                        self.pipeline(hook, Start::Hit(r, layout), packet)
+                        self.pipeline_synced(hook, Start::Hit(r, layout), packet)
                     }
-                    Some(Express::Miss(k)) => self.pipeline(hook, Start::Miss(k), packet),
-                    Some(Express::Recirc(id)) => self.pipeline(hook, Start::Recirc(id), packet),
-                    None => self.pipeline(hook, Start::Extract, packet),
+                    Some(Express::Miss(k)) => self.pipeline_synced(hook, Start::Miss(k), packet),
+                    Some(Express::Recirc(id)) => {
+                        self.pipeline_synced(hook, Start::Recirc(id), packet)
+                    }
+                    None => self.pipeline_synced(hook, Start::Extract, packet),
                 };
                 match fate {
                     Fate::Forwarded => forwarded += 1,
@@ -1373,6 +1375,22 @@ impl Worker {
         p.tx_packets += 1;
         p.tx_bytes += frame.len() as u64;
         tx.transmit(port, frame, ts_ns);
+    }
+
+    /// [`Worker::pipeline`] for a packet of a batch, then the sync a translation may have
+    /// made due (a MAC learnt changes the tables): the next packet must not hit a megaflow
+    /// they no longer agree with, as it would not one packet at a time (`process` syncs
+    /// before every packet).
+    #[inline(never)]
+    fn pipeline_synced(
+        &mut self,
+        hook: Option<u32>,
+        start: Start,
+        packet: &mut Packet<'_>,
+    ) -> Fate {
+        let fate = self.pipeline(hook, start, packet);
+        self.sync_if_needed(packet.ts_ns);
+        fate
     }
 
     /// Runs a packet through its port hook and its passes; `start` says what the batch stage
@@ -1968,6 +1986,8 @@ impl Worker {
     /// or their maps changed). Called by `process_batch`; call it at the end of a run so
     /// rule counters are complete.
     pub fn sync(&mut self, now_ns: u64) {
+        // Hits gathered in the middle of a batch count before rules are credited.
+        self.flush_pending();
         self.last_sync_ns = now_ns;
         crate::ext::maps::set_current_worker(self.id);
         let epoch = self.dp.ext_epoch.load(Ordering::Acquire);

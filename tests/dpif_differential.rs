@@ -6,7 +6,9 @@
 //!
 //! The property: for every packet, the same fate and the same transmitted (port, bytes)
 //! sequence; at the end, the same per-rule packet counts and per-port counters, and
-//! rx = forwarded + dropped on every port.
+//! rx = forwarded + dropped on every port. Given in batches (`Worker::process_batch`: the
+//! batch stage, the express pass, compiled plans), the same packets make the same
+//! transmitted sequence and the same counters.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use bpfswitch::ext::LoadOptions;
 use bpfswitch::packet::builder::{self, L4};
 use bpfswitch::packet::ethernet::{self, VlanTag};
 use bpfswitch::packet::{arp, ipv4, tcp, udp, PacketBuf};
+use bpfswitch::port::Batch;
 use ofproto_bridge::bridge::Reclassify;
 use ofproto_bridge::PortNo;
 use proptest::prelude::*;
@@ -256,16 +259,24 @@ fn arb_rule(exts: bool) -> impl Strategy<Value = String> {
 
 fn arb_ops(exts: bool) -> impl Strategy<Value = (Vec<String>, Vec<Op>)> {
     let op = prop_oneof![
-        12 => arb_pkt().prop_map(Op::Packet),
-        2 => arb_rule(exts).prop_map(Op::Add),
-        1 => prop::collection::vec(arb_constraint(), 0..2).prop_map(|c| Op::Del(c.join(","))),
+        12 => arb_pkt().prop_map(|p| vec![Op::Packet(p)]),
+        // A burst from one port: a batch of several packets for `process_batch`.
+        2 => (prop::sample::select(PORTS.to_vec()), prop::collection::vec(arb_pkt(), 2..40))
+            .prop_map(|(port, ps)| {
+                ps.into_iter()
+                    .map(|p| Op::Packet(Pkt { in_port: port, ..p }))
+                    .collect()
+            }),
+        2 => arb_rule(exts).prop_map(|r| vec![Op::Add(r)]),
+        1 => prop::collection::vec(arb_constraint(), 0..2)
+            .prop_map(|c| vec![Op::Del(c.join(","))]),
         1 => (prop::collection::vec(arb_constraint(), 0..2), arb_action(exts))
-            .prop_map(|(c, a)| Op::Mod(format!("{},actions={a}", c.join(",")))),
-        1 => (100u64..2500).prop_map(Op::Tick),
+            .prop_map(|(c, a)| vec![Op::Mod(format!("{},actions={a}", c.join(",")))]),
+        1 => (100u64..2500).prop_map(|t| vec![Op::Tick(t)]),
     ];
     (
         prop::collection::vec(arb_rule(exts), 1..12),
-        prop::collection::vec(op, 1..80),
+        prop::collection::vec(op, 1..60).prop_map(|v| v.into_iter().flatten().collect()),
     )
 }
 
@@ -312,34 +323,29 @@ struct Observed {
     stats: DpStats,
 }
 
-fn run(dp: &Arc<Datapath>, w: &mut Worker, ops: &[Op]) -> Observed {
-    let mut now = 1_000_000_000u64;
-    let mut packets = Vec::new();
-    for op in ops {
-        match op {
-            Op::Packet(p) => {
-                now += 1000;
-                let mut out = Vec::new();
-                let mut sink = |port: PortNo, f: &[u8], _ts: u64| out.push((port, f.to_vec()));
-                let mut buf = PacketBuf::from_slice(&p.frame());
-                let fate = w.process(p.in_port, &mut buf, now, &mut sink);
-                packets.push((fate, out));
-            }
-            Op::Add(r) => {
-                let _ = dp.add_flows(r, now);
-            }
-            Op::Del(m) => {
-                let _ = dp.add_flows(&format!("delete {m}"), now);
-            }
-            Op::Mod(m) => {
-                let _ = dp.add_flows(&format!("modify {m}"), now);
-            }
-            Op::Tick(ms) => {
-                now += ms * 1_000_000;
-                w.maintain(now);
-            }
+/// Applies a flow-table change or a tick at time `now` (advanced by a tick).
+fn apply(dp: &Arc<Datapath>, w: &mut Worker, op: &Op, now: &mut u64) {
+    match op {
+        Op::Packet(_) => unreachable!("packets are run by the caller"),
+        Op::Add(r) => {
+            let _ = dp.add_flows(r, *now);
+        }
+        Op::Del(m) => {
+            let _ = dp.add_flows(&format!("delete {m}"), *now);
+        }
+        Op::Mod(m) => {
+            let _ = dp.add_flows(&format!("modify {m}"), *now);
+        }
+        Op::Tick(ms) => {
+            *now += ms * 1_000_000;
+            w.maintain(*now);
         }
     }
+}
+
+/// The rule counters and the port counters at the end of a run (checking rx = forwarded +
+/// dropped on every port).
+fn counters(dp: &Arc<Datapath>, w: &mut Worker, now: u64) -> (Vec<(String, u64)>, DpStats) {
     w.sync(now);
     let mut rule_packets: Vec<(String, u64)> = dp
         .dump_flows()
@@ -347,7 +353,7 @@ fn run(dp: &Arc<Datapath>, w: &mut Worker, ops: &[Op]) -> Observed {
         .map(|(_, r, m)| (ofproto_bridge::ofctl::format_rule(&r), m.stats.packets))
         .collect();
     rule_packets.sort();
-    let mut stats = w.stats();
+    let stats = w.stats();
     for p in stats.ports.values() {
         assert_eq!(
             p.rx_packets,
@@ -356,12 +362,70 @@ fn run(dp: &Arc<Datapath>, w: &mut Worker, ops: &[Op]) -> Observed {
         );
     }
     // Cache counters differ by design; keep what must agree.
-    stats = DpStats {
+    let stats = DpStats {
         ports: stats.ports,
         ..DpStats::default()
     };
+    (rule_packets, stats)
+}
+
+fn run(dp: &Arc<Datapath>, w: &mut Worker, ops: &[Op]) -> Observed {
+    let mut now = 1_000_000_000u64;
+    let mut packets = Vec::new();
+    for op in ops {
+        if let Op::Packet(p) = op {
+            now += 1000;
+            let mut out = Vec::new();
+            let mut sink = |port: PortNo, f: &[u8], _ts: u64| out.push((port, f.to_vec()));
+            let mut buf = PacketBuf::from_slice(&p.frame());
+            let fate = w.process(p.in_port, &mut buf, now, &mut sink);
+            packets.push((fate, out));
+        } else {
+            apply(dp, w, op, &mut now);
+        }
+    }
+    let (rule_packets, stats) = counters(dp, w, now);
     Observed {
         packets,
+        rule_packets,
+        stats,
+    }
+}
+
+/// What a run in batches shows: no fate per packet, but every output in order.
+struct Batched {
+    outputs: Vec<(PortNo, Vec<u8>)>,
+    rule_packets: Vec<(String, u64)>,
+    stats: DpStats,
+}
+
+/// [`run`] with consecutive packets of one ingress port given to `Worker::process_batch` in
+/// batches of up to 32 (the batch stage, its express pass and compiled plans).
+fn run_batched(dp: &Arc<Datapath>, w: &mut Worker, ops: &[Op]) -> Batched {
+    let mut now = 1_000_000_000u64;
+    let mut outputs = Vec::new();
+    let mut i = 0;
+    while let Some(op) = ops.get(i) {
+        let Op::Packet(first) = op else {
+            apply(dp, w, op, &mut now);
+            i += 1;
+            continue;
+        };
+        let mut batch = Batch::new();
+        while let Some(Op::Packet(p)) = ops.get(i) {
+            if p.in_port != first.in_port || batch.is_full() {
+                break;
+            }
+            now += 1000;
+            assert!(batch.push(&p.frame(), now));
+            i += 1;
+        }
+        let mut sink = |port: PortNo, f: &[u8], _ts: u64| outputs.push((port, f.to_vec()));
+        w.process_batch(first.in_port, &mut batch, &mut sink);
+    }
+    let (rule_packets, stats) = counters(dp, w, now);
+    Batched {
+        outputs,
         rule_packets,
         stats,
     }
@@ -392,6 +456,26 @@ fn check(rules: &[String], ops: &[Op], exts: bool, policy: Reclassify) {
             assert_eq!(g, r, "packet {i} differs (config {cfg:?})");
         }
         assert_eq!(got, reference, "config {cfg:?}");
+
+        // The same packets in batches: the same frames out, in the same order, and the same
+        // counters.
+        let dp = datapath(cfg.clone(), rules, exts, policy);
+        let mut w = dp.worker(0);
+        let got = run_batched(&dp, &mut w, ops);
+        let want: Vec<_> = reference
+            .packets
+            .iter()
+            .flat_map(|(_, o)| o.clone())
+            .collect();
+        assert_eq!(got.outputs, want, "batched outputs (config {cfg:?})");
+        assert_eq!(
+            got.rule_packets, reference.rule_packets,
+            "batched rule counters (config {cfg:?})"
+        );
+        assert_eq!(
+            got.stats, reference.stats,
+            "batched port counters (config {cfg:?})"
+        );
     }
 }
 
