@@ -2,14 +2,18 @@
 import json, sys
 
 # What the JSON does not record: how this run was made, and the callgrind figures at its commit.
-RUN_NOTE = ('**This run (at 9c63de6) is the second of two full runs made back to back with nothing else of '
-            'ours running (load average 1.0 when they started), on a shared KVM guest whose neighbours are not '
-            'ours and were busy that hour (the same binary gave fwd-1flow from 18 to 27 Mpps in short runs '
-            'minutes apart). The first run gave fwd-1flow 23.9 Mpps, fwd-1flow-megaflow 21.5, fwd-64k-1mf 18.4, '
-            'action-ttl 1.70×, action-payload 1.36×, workers-2 1.88×. Compare medians across runs, not single '
-            'figures. `scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=verifier|always]` counts instructions per '
-            'packet with callgrind, which the neighbours do not change: fwd-1flow 620, EMC off 691, 64k flows '
-            '715, action-ttl 905 with reclassify=verifier and 1335 with reclassify=always, at this commit.**\n')
+RUN_NOTE = ('**This run (at 7cb68e3) is the first of two full runs made back to back with nothing else of '
+            'ours running (load average 1.9 when they started), on a shared KVM guest whose neighbours are not '
+            'ours and were busy all evening: short runs minutes apart gave fwd-1flow from 13 to 22 Mpps for the '
+            'same binary, about 30% below the same code on a quieter evening (26.7 Mpps at 9c63de6), and the binary '
+            'before this change (518a80a) run interleaved with it gave fwd-1flow 18.6–21.0 Mpps against 13.2–20.6 '
+            'and action-ttl 1.63–1.79× against 1.56–1.86×: the host moves the figures more than the change. The '
+            'second run gave fwd-1flow 12.9 Mpps (a slow spell: all five of its runs), fwd-1flow-megaflow 16.1, '
+            'fwd-64k-1mf 12.8, action-ttl 1.72×, action-payload 1.61×, workers-2 1.82×. Compare medians across '
+            'runs, not single figures. `scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=|payload=|nat=verifier|always]` '
+            'counts instructions per packet with callgrind, which the neighbours do not change: fwd-1flow 616, EMC '
+            'off 687, 64k flows 711, action-ttl 814 with reclassify=verifier and 1247 with reclassify=always, '
+            'action-payload 884 and 1319, at this commit.**\n')
 r = json.load(open('benches/results/bench.json'))
 m = r['machine']
 out = []
@@ -58,10 +62,15 @@ def cap_words():
     fwd = ns('fwd-1flow', 'fwd-1flow')
     v, a = ns('action-ttl', 'reclassify=verifier'), ns('action-ttl', 'reclassify=always')
     if None in (fwd, v, a):
-        return ('(not measured)',) * 5
+        return ('(not measured)',) * 8
     p2, e = a - v, v - fwd
     need = (fwd + p2 - 1.8 * fwd) / 0.8
-    return ('%.0f ns (action-ttl: always − verifier)' % p2, '%.0f ns' % fwd,
+    ratio = {sc['name']: sc for sc in r['scenarios']}
+    ttl, pay = ratio.get('action-ttl'), ratio.get('action-payload')
+    met = [x['name'] for x in (ttl, pay) if x and x['met']]
+    verdict = {0: 'neither met', 1: 'only %s met' % (met[0] if met else ''), 2: 'both met'}[len(met)]
+    return ('%.2f×' % ttl['value'] if ttl else '-', '%.2f×' % pay['value'] if pay else '-', verdict,
+            '%.0f ns (action-ttl: always − verifier)' % p2, '%.0f ns' % fwd,
             '%.2f×' % ((fwd + p2) / fwd), '%.1f ns' % max(need, 0.0), '%.0f ns' % e)
 out.append('| scenario | result | target | met | Open vSwitch, same workload |')
 out.append('|---|---|---|---|---|')
@@ -92,21 +101,26 @@ What the figures say, and what they do not:
 - **filter-jit** meets its target because the datapath does not run the filter: bench_filter
   is stateless and its verified reads are covered by the megaflow's key, so its recorded result
   is reused (0 runs/pkt, column "ext runs/pkt"). Running it costs what `interp-vs-jit` shows.
-- **action-ttl / action-payload** miss their 1.8× target. The verifier avoids the
+- **action-ttl / action-payload**: %s and %s against the 1.8× target (%s). The verifier avoids the
   recirculation (0 against 1 recirc/pkt, outputs identical), so the ratio is bounded by the
   cost of the avoided pass next to what a packet costs anyway. The second pass (re-parse, hash,
   exact-match hit, two actions) costs %s; one fwd-1flow packet (copy, parse, lookup, rewrite,
   output, no extension) costs %s. Even a free extension would give at most %s. Reaching 1.8×
   needs the extension run to cost under %s, and it costs %s (`verifier` − fwd-1flow: the
-  JIT-compiled program, about 47 instructions for ttl_dec, plus running it from the plan,
-  its context and its verdict). Earlier figures (1.96× and 1.89× at 1a36004) were measured
+  JIT-compiled program, about 47 instructions for ttl_dec, plus rbpf's call into it, its
+  context and its verdict). Earlier figures (1.96× and 1.89× at 1a36004) were measured
   against a reclassify=always path slowed by a one-entry hit buffer that its two megaflows
   flushed in turn on every packet; with that fixed (053d57c) the ratio fell to 1.43× and
-  1.33×. Plans that run extensions (47ae0e3), a leaf-JIT run path (0d9628a) and relayout
-  settled when a plan is compiled (9c63de6) took the verifier path from 1077 to 905
-  instructions a packet, but they also speed up the always path (1486 to 1335), which runs
-  the same extension: 1.70–1.71× and 1.36–1.48× in the two runs at 9c63de6. One caveat
-  runs the other way: the avoided pass costs more than a whole fwd-1flow packet. A
+  1.33×. Since then the extension path was cut, which speeds up both policies (both run the
+  extension once), in callgrind instructions per packet (verifier / always): action-ttl
+  1077 / 1486 at 053d57c, 905 / 1335 at 9c63de6, 866 / 1293 at 518a80a, 814 / 1237 at
+  ae958db (a plan that starts with its only extension runs it, then the rest as a forwarding
+  plan); action-payload 1066 / 1494 at 518a80a, 884 / 1308 at ae958db (payload_mask writes a
+  whole 16-byte mask as two 8-byte stores instead of sixteen checked byte stores). The sync
+  after a batch's packet that went past the express pass (7cb68e3, a correctness fix: a MAC
+  learnt mid-batch) costs the always path's recirculating first pass a call: 1247 and 1319
+  now. One caveat runs the other way: the avoided pass costs more than a whole fwd-1flow
+  packet. A
   recirculated packet is handled alone, its key hashed right after it is written (the
   likely cause: the store-forwarding stall the batch stage avoids for first passes), where
   Open vSwitch recirculates a whole batch and derives the hash from the packet's RSS hash.
@@ -115,9 +129,10 @@ What the figures say, and what they do not:
 ''' % cap_words() + '''- **cranelift** refuses every benchmark extension (rbpf 0.4.1 compiles 64-bit conditional
   jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
 - **workers-2** scales when the second vCPU is idle (2 workers pinned to the 2 CPUs). It reached
-  1.88–2.02× in the two runs at 1a36004, 1.74–1.75× at 47ae0e3 and 1.57–1.88× at 9c63de6,
-  with the one-worker figure about the same in all: the second worker's share of the host
-  differs from run to run.
+  1.88–2.02× in the two runs at 1a36004, 1.74–1.75× at 47ae0e3, 1.57–1.88× at 9c63de6 and
+  1.80–1.89× in the two runs of this section (workers and the bench's rigs aligned to 128
+  bytes since 518a80a, so that they share no cache line), with the one-worker figure about
+  the same in all: the second worker's share of the host differs from run to run.
 - **Exact-match bypass.** Lookups in the exact-match cache are skipped while fewer than half of
   them hit (one batch in 8 still looks up; `DpConfig::emc_bypass`): with 64k flows the
   8192-entry cache hit one packet in eight and its hash and probe cost more than they saved.
@@ -131,8 +146,12 @@ What the figures say, and what they do not:
   compiled for the packet layout (rewrites at fixed offsets, output counters resolved, extension
   runs), which took fwd-1flow from 826 to 594 instructions per packet and the EMC-off path
   from 952 to 673. Later changes (a two-entry hit buffer, extension
-  steps and recirculation in plans, a per-packet pass state) brought them to 620 and 691.
-  fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at 47ae0e3 and 9c63de6.
+  steps and recirculation in plans, a per-packet pass state) brought them to 620 and 691, and
+  616 and 687 now. fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at
+  47ae0e3 and 9c63de6 on a quieter host. Writing the fast parser's key as whole words (as
+  `miniflow_extract` does, so the hash's word loads forward from the store buffer) was
+  tried and measured 4 instructions a packet more on fwd-1flow and 34 more on
+  reclassify=always, with no time difference this host could resolve; it was not kept.
 ''')
 text = open('README.md').read()
 if '## Results' in text:
