@@ -509,6 +509,17 @@ proptest! {
         prop_assert_eq!(vports, aports);
         prop_assert_eq!(vrules, arules, "rule counters");
         prop_assert!(vrecirc <= arecirc, "verifier {} > always {}", vrecirc, arecirc);
+
+        // In batches too.
+        let batched = |policy| {
+            let dp = datapath(DpConfig::default(), &rules, true, policy);
+            let mut w = dp.worker(0);
+            run_batched(&dp, &mut w, &ops)
+        };
+        let (v, a) = (batched(Reclassify::Verifier), batched(Reclassify::Always));
+        prop_assert_eq!(v.outputs, a.outputs, "batched outputs");
+        prop_assert_eq!(v.stats, a.stats, "batched port counters");
+        prop_assert_eq!(v.rule_packets, a.rule_packets, "batched rule counters");
     }
 
     #[test]

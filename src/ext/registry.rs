@@ -406,7 +406,9 @@ impl Extension {
         if self.tier != ExecTier::Jit || nth.is_multiple_of(TIMING_SAMPLE) {
             return None;
         }
-        let retcode = self.program.run_leaf(&self.maps, pkt, in_port)?;
+        // SAFETY: the program was prepared with `self.maps` (`Extension::load`), alive as
+        // long as `self`.
+        let retcode = unsafe { self.program.run_leaf_prepared(pkt, in_port) }?;
         acc.runs += 1;
         acc.drops += u64::from(self.drops_on(retcode));
         Some(retcode)

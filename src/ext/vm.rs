@@ -1097,20 +1097,38 @@ impl Program {
         pkt: &mut P,
         in_port: u32,
     ) -> Option<u64> {
-        let jit = self.jit.as_ref().filter(|_| !self.calls_helpers)?;
-        let (buf, start, end) = pkt.frame();
-        if start < CTX_RESERVE || start > end || end > buf.len() {
-            return None;
-        }
         assert_eq!(
             maps.region_range(),
             self.map_region,
             "run with the map set the program was prepared with"
         );
+        // SAFETY: `maps` is the live map set the program was prepared with (asserted above),
+        // borrowed for the call.
+        unsafe { self.run_leaf_prepared(pkt, in_port) }
+    }
+
+    /// [`Program::run_leaf`] with the map set the program was prepared with, without asking
+    /// for it.
+    ///
+    /// # Safety
+    /// That map set must be alive for the call (an [`Extension`](super::Extension) owns the
+    /// one its program was prepared with).
+    #[inline(always)]
+    pub(crate) unsafe fn run_leaf_prepared<P: PacketMem + ?Sized>(
+        &self,
+        pkt: &mut P,
+        in_port: u32,
+    ) -> Option<u64> {
+        let jit = self.jit.as_ref().filter(|_| !self.calls_helpers)?;
+        let (buf, start, end) = pkt.frame();
+        if start < CTX_RESERVE || start > end || end > buf.len() {
+            return None;
+        }
         // No run state: the context's private pointer stays zero.
         let base = buf.as_mut_ptr() as u64;
         write_ctx(buf, base + start as u64, base + end as u64, in_port);
-        // SAFETY: the region is the live allocation of the prepared map set (asserted above).
+        // SAFETY: the region is the live allocation of the prepared map set (the caller's
+        // contract).
         let mem = unsafe { map_memory(&self.map_region) };
         // SAFETY: the JIT tier exists only for programs the verifier accepted, whose accesses
         // stay inside the buffer, the stack and the map values; `buf` is borrowed mutably.
