@@ -807,6 +807,23 @@ impl ExtRuns {
         }
     }
 
+    /// [`ExtRuns::run`] for extension `idx` of `exts`, which a compiled plan names: one no
+    /// longer in the table aborts the packet.
+    #[inline(always)]
+    fn run_in(
+        &mut self,
+        exts: &ExtTable,
+        idx: u32,
+        pkt: &mut PacketBuf,
+        in_port: PortNo,
+        ts_ns: u64,
+    ) -> ExtVerdict {
+        match exts.get(idx) {
+            Some(info) => self.run(idx, info, pkt, in_port, ts_ns),
+            None => ExtVerdict::Drop(DropReason::ExtAborted),
+        }
+    }
+
     /// Whether extension `idx`'s verified write set can move headers of `frame` (laid out
     /// as `layout`): then the layout must be re-parsed before the next header rewrite.
     ///
@@ -1085,7 +1102,7 @@ fn run_plan<const EXT: bool>(
             }
         }
     }
-    for &step in plan.steps.get(skip..).unwrap_or_default() {
+    for &step in &plan.steps[skip..] {
         match step {
             execute::Step::Output { port, slot } => {
                 *output_seen = true;
@@ -1095,10 +1112,7 @@ fn run_plan<const EXT: bool>(
                 tx.transmit(port, frame, ts_ns);
             }
             execute::Step::Ext { idx, ordinal } if EXT => {
-                let v = match exts.get(idx) {
-                    Some(info) => runs.run(idx, info, pkt, in_port, ts_ns),
-                    None => ExtVerdict::Drop(DropReason::ExtAborted),
-                };
+                let v = runs.run_in(exts, idx, pkt, in_port, ts_ns);
                 if !matches!(v, ExtVerdict::Pass) {
                     return Planned::Stopped(ordinal as usize, v);
                 }
@@ -1131,10 +1145,7 @@ fn run_ext_plan(
     let Some(idx) = plan.lead_ext else {
         return run_plan::<true>(plan, 0, actions, ports, exts, runs, packet);
     };
-    let v = match exts.get(idx) {
-        Some(info) => runs.run(idx, info, packet.pkt, packet.in_port, packet.ts_ns),
-        None => ExtVerdict::Drop(DropReason::ExtAborted),
-    };
+    let v = runs.run_in(exts, idx, packet.pkt, packet.in_port, packet.ts_ns);
     if !matches!(v, ExtVerdict::Pass) {
         return Planned::Stopped(0, v);
     }

@@ -31,7 +31,7 @@ const SHIFT: u32 = EMC_ENTRIES.trailing_zeros();
 /// times its own odd key, summed modulo 2^64: two keys collide only if their word differences
 /// weighted by the keys sum to zero), mixed by one folded 64x64->128-bit multiply. The
 /// multiplies are independent one-instruction ones. A zero word adds nothing, so the words
-/// only IPv6, neighbour discovery and ARP fill ([`RARE_WORDS`]) are multiplied only when one
+/// only IPv6, neighbour discovery and ARP fill (`RARE_WORDS`) are multiplied only when one
 /// of them is not zero.
 #[inline]
 pub fn hash(key: &Flow) -> u64 {
@@ -54,7 +54,7 @@ pub fn hash(key: &Flow) -> u64 {
 
 /// The words of a flow key that are zero unless the packet is IPv6, neighbour discovery or
 /// ARP: `ipv6_src`, `ipv6_dst`, `nd_target` and `arp_sha` (with two bytes of `arp_tha`).
-pub const RARE_WORDS: std::ops::Range<usize> = 7..14;
+const RARE_WORDS: std::ops::Range<usize> = 7..14;
 const _: () = assert!(std::mem::offset_of!(Flow, ipv6_src) == RARE_WORDS.start * 8);
 const _: () = assert!(std::mem::offset_of!(Flow, arp_tha) + 2 == RARE_WORDS.end * 8);
 

@@ -701,7 +701,7 @@ fn filter(obj: Object, s: &Settings, tick: &mut dyn FnMut(&str)) -> Result<Measu
 /// Packets of the output check of the action scenarios.
 pub const CHECK_PACKETS: u64 = 8192;
 /// Flows of the output check (several, so that the check covers more than one megaflow).
-pub const CHECK_FLOWS: u32 = 64;
+const CHECK_FLOWS: u32 = 64;
 
 fn action_dp(obj: Object, table1_dst: &str, policy: Reclassify) -> Result<Rig, BenchError> {
     let dp = datapath(
@@ -715,7 +715,7 @@ fn action_dp(obj: Object, table1_dst: &str, policy: Reclassify) -> Result<Rig, B
     Ok(rig)
 }
 
-/// The hash of every frame transmitted for [`CHECK_PACKETS`] packets of [`CHECK_FLOWS`]
+/// The hash of every frame transmitted for [`CHECK_PACKETS`] packets of `CHECK_FLOWS`
 /// flows under `policy`, on a fresh datapath.
 pub fn output_hash(obj: Object, table1_dst: &str, policy: Reclassify) -> Result<u64, BenchError> {
     let mut rig = action_dp(obj, table1_dst, policy)?;
