@@ -1255,24 +1255,20 @@ impl Worker {
         let (mut bytes, mut forwarded) = (0, 0);
         let staged = hook.is_none() && self.dp.cfg.megaflow;
         let n = batch.len();
-        let mut start = 0;
-        while start < n {
-            let end = (start + MAX_BATCH).min(n);
+        let (pkts, stamps) = batch.parts_mut();
+        for (pkts, stamps) in pkts.chunks_mut(MAX_BATCH).zip(stamps.chunks(MAX_BATCH)) {
             if staged {
-                for i in start..end {
-                    let (pkt, _) = batch.get(i).expect("index below len");
-                    let k = &mut self.keys[i - start];
+                for (k, pkt) in self.keys.iter_mut().zip(pkts.iter()) {
                     crate::packet::extract_to(pkt.data(), in_port, &mut k.flow, &mut k.layout);
                 }
                 if self.emc_lookup {
-                    for k in &mut self.keys[..end - start] {
+                    for k in &mut self.keys[..pkts.len()] {
                         k.hash = crate::emc::hash(&k.flow);
                         self.emc.prefetch(k.hash);
                     }
                 }
             }
-            for i in start..end {
-                let (pkt, ts) = batch.get_mut(i).expect("index below len");
+            for (i, (pkt, &ts)) in pkts.iter_mut().zip(stamps).enumerate() {
                 bytes += pkt.len() as u64;
                 let packet = &mut Packet {
                     in_port,
@@ -1281,8 +1277,7 @@ impl Worker {
                     tx: &mut *tx,
                     output_seen: false,
                 };
-                let first = staged.then_some(i - start);
-                let fate = match first.map(|k| self.express(k, packet)) {
+                let fate = match staged.then(|| self.express(i, packet)) {
                     Some(Express::Done(f)) => f,
                     Some(Express::Hit(r, layout)) => {
                         self.pipeline_synced(hook, Start::Hit(r, layout), packet)
@@ -1298,7 +1293,6 @@ impl Worker {
                     Fate::Dropped(r) => self.ports[pi].1.drops[r as usize] += 1,
                 }
             }
-            start = end;
         }
         let p = &mut self.ports[pi].1;
         p.rx_packets += n as u64;

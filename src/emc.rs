@@ -94,7 +94,7 @@ fn same_key(a: &Flow, b: &Flow) -> bool {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Entry {
     mf: MfRef,
     key: Flow,
@@ -102,9 +102,10 @@ struct Entry {
 
 /// The exact-match cache. See the module documentation.
 pub struct Emc {
-    /// Per entry: its signature, 0 when empty.
-    sigs: Box<[u32]>,
-    entries: Box<[Entry]>,
+    /// Per entry: its signature, 0 when empty. Both arrays have the fixed length
+    /// [`EMC_ENTRIES`], so that an index masked by `MASK` needs no bounds check.
+    sigs: Box<[u32; EMC_ENTRIES]>,
+    entries: Box<[Entry; EMC_ENTRIES]>,
     len: usize,
     /// Insertion candidates since the last insertion ([`Emc::probabilistic_insert`]).
     insert_tick: u32,
@@ -120,7 +121,10 @@ impl Emc {
     /// An empty cache.
     pub fn new() -> Emc {
         Emc {
-            sigs: vec![0; EMC_ENTRIES].into_boxed_slice(),
+            sigs: vec![0; EMC_ENTRIES]
+                .into_boxed_slice()
+                .try_into()
+                .expect("EMC_ENTRIES signatures"),
             entries: vec![
                 Entry {
                     mf: MfRef::NONE,
@@ -128,7 +132,9 @@ impl Emc {
                 };
                 EMC_ENTRIES
             ]
-            .into_boxed_slice(),
+            .into_boxed_slice()
+            .try_into()
+            .expect("EMC_ENTRIES entries"),
             len: 0,
             insert_tick: 0,
         }
@@ -181,7 +187,6 @@ impl Emc {
         None
     }
 
-    /// Caches `key` → `mf`. `live` says whether a megaflow reference is still valid.
     /// Asks the CPU to bring the signatures and entries `hash` would probe into the cache.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
@@ -191,7 +196,7 @@ impl Emc {
             // SAFETY: SSE is part of the x86_64 baseline; a prefetch is a hint that never
             // faults and the pointers are in bounds anyway.
             unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(self.sigs[i..].as_ptr().cast());
+                _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(&self.sigs[i]).cast());
                 _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(&self.entries[i]).cast());
             }
         }
@@ -199,6 +204,7 @@ impl Emc {
         let _ = hash;
     }
 
+    /// Caches `key` → `mf`. `live` says whether a megaflow reference is still valid.
     pub fn insert(&mut self, key: &Flow, hash: u64, mf: MfRef, live: impl Fn(MfRef) -> bool) {
         let ways = Self::ways(hash);
         let sig = Self::sig(hash);

@@ -35,6 +35,10 @@ pub enum BufError {
 }
 
 /// An owned frame with headroom and tailroom. See the module documentation.
+///
+/// Invariant: `start <= end <= buf.len()`. Every method keeps it (the storage only grows,
+/// and [`PacketBuf::set_bounds`] refuses bounds outside it), so the frame's accessors, run
+/// several times per packet, index without checking.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PacketBuf {
     buf: Vec<u8>,
@@ -102,13 +106,17 @@ impl PacketBuf {
     /// The frame.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        debug_assert!(self.start <= self.end && self.end <= self.buf.len());
+        // SAFETY: the type's invariant, `start <= end <= buf.len()`.
+        unsafe { self.buf.get_unchecked(self.start..self.end) }
     }
 
     /// The frame, mutably.
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.start..self.end]
+        debug_assert!(self.start <= self.end && self.end <= self.buf.len());
+        // SAFETY: the type's invariant, `start <= end <= buf.len()`.
+        unsafe { self.buf.get_unchecked_mut(self.start..self.end) }
     }
 
     /// Frame length.

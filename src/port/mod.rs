@@ -207,6 +207,12 @@ impl Batch {
             .zip(self.ts[..self.len].iter().copied())
     }
 
+    /// The packets, mutably, and their timestamps, as two slices of [`Batch::len`] items.
+    #[inline]
+    pub fn parts_mut(&mut self) -> (&mut [PacketBuf], &[u64]) {
+        (&mut self.pkts[..self.len], &self.ts[..self.len])
+    }
+
     /// The packets, mutably, and their timestamps.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&mut PacketBuf, u64)> {
         self.pkts[..self.len]
