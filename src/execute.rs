@@ -291,21 +291,22 @@ fn mac_bytes(value: u128) -> [u8; 6] {
     [b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
-/// Sets the TTL of the IPv4 header `h` (at least [`ipv4::HEADER_LEN`] bytes) to `new`,
-/// updating the header checksum.
+/// Sets the TTL of the IPv4 header `h` to `new`, updating the header checksum.
 #[inline]
-fn set_ipv4_ttl(h: &mut [u8], new: u8) {
+fn set_ipv4_ttl(h: &mut [u8; ipv4::HEADER_LEN], new: u8) {
     let old = h[ipv4::TTL_OFFSET];
     if old != new {
         let proto = h[ipv4::TTL_OFFSET + 1];
         h[ipv4::TTL_OFFSET] = new;
         let at = ipv4::CHECKSUM_OFFSET;
+        // In native byte order: the one's-complement sum commutes with swapping the bytes of
+        // every word (RFC 1071 section 2), so the stored checksum comes out the same.
         let cs = packet::checksum::update16(
-            packet::get16(h, at),
-            u16::from_be_bytes([old, proto]),
-            u16::from_be_bytes([new, proto]),
+            u16::from_ne_bytes([h[at], h[at + 1]]),
+            u16::from_ne_bytes([old, proto]),
+            u16::from_ne_bytes([new, proto]),
         );
-        packet::put16(h, at, cs);
+        [h[at], h[at + 1]] = cs.to_ne_bytes();
     }
 }
 
@@ -418,7 +419,7 @@ impl Step {
             }
             Step::Ttl { l3, ttl } => {
                 let l3 = l3 as usize;
-                set_ipv4_ttl(frame.get_mut(l3..l3 + ipv4::HEADER_LEN)?, ttl);
+                set_ipv4_ttl(frame.get_mut(l3..)?.first_chunk_mut()?, ttl);
             }
             Step::Set(_) | Step::Ext { .. } | Step::Output { .. } => return None,
         }
