@@ -99,9 +99,9 @@ pub enum PortError {
 #[derive(Debug)]
 pub struct Batch {
     pkts: Vec<PacketBuf>,
+    /// One per buffer (`pkts` and `ts` have the batch's capacity as length).
     ts: Vec<u64>,
     len: usize,
-    cap: usize,
 }
 
 impl Default for Batch {
@@ -116,19 +116,20 @@ impl Batch {
         Self::with_capacity(MAX_BATCH)
     }
 
-    /// An empty batch holding at most `cap` packets (at least one).
+    /// An empty batch holding at most `cap` packets (at least one), with a buffer for each
+    /// allocated up front (as a driver fills its receive ring from a pool).
     pub fn with_capacity(cap: usize) -> Batch {
+        let cap = cap.max(1);
         Batch {
-            pkts: Vec::new(),
-            ts: Vec::new(),
+            pkts: vec![PacketBuf::new(); cap],
+            ts: vec![0; cap],
             len: 0,
-            cap: cap.max(1),
         }
     }
 
     /// Most packets the batch holds.
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.pkts.len()
     }
 
     /// Packets in the batch.
@@ -143,7 +144,7 @@ impl Batch {
 
     /// Whether the batch is full.
     pub fn is_full(&self) -> bool {
-        self.len == self.cap
+        self.len == self.pkts.len()
     }
 
     /// Empties the batch (buffers are kept for reuse).
@@ -155,14 +156,8 @@ impl Batch {
     /// once [`Batch::commit`] is called.
     #[inline]
     pub fn slot(&mut self) -> Option<&mut PacketBuf> {
-        if self.is_full() {
-            return None;
-        }
-        if self.pkts.len() == self.len {
-            self.pkts.push(PacketBuf::new());
-            self.ts.push(0);
-        }
-        Some(&mut self.pkts[self.len])
+        // Every buffer exists from the start: past the last one, the batch is full.
+        self.pkts.get_mut(self.len)
     }
 
     /// Counts the packet written into [`Batch::slot`], received at `ts_ns`.
