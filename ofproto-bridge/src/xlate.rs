@@ -355,8 +355,10 @@ impl<'a> Ctx<'a> {
             base: *flow,
             dirty: Flow::default(),
             wc: Flow::default(),
-            actions: Vec::new(),
-            rules: Vec::new(),
+            // Nearly every translation emits actions and hits a rule or two: allocated once
+            // up front instead of grown from empty.
+            actions: Vec::with_capacity(8),
+            rules: Vec::with_capacity(4),
             filters: Vec::new(),
             filter_log: Vec::new(),
             replay,
