@@ -47,8 +47,10 @@
 //! consulted so far, so only those stages are un-wildcarded and the subtable is left. This
 //! keeps, for example, the L4 ports of a subtable matching `tcp,nw_dst=10.0.0.1,tp_dst=80`
 //! out of the megaflow of a packet going to 10.0.0.2. Hash collisions can only make a check
-//! pass that should fail, which un-wildcards more bits, never fewer. *Cost:* up to three more
-//! hashes per probed subtable and one hash map per stage; insertion and removal update them.
+//! pass that should fail, which un-wildcards more bits, never fewer. The stage hashes are one
+//! running hash over the mask's words in stage order, checked after each stage, so a word is
+//! hashed once however many stages pass (as in Open vSwitch). *Cost:* up to three more hash
+//! map probes per probed subtable and one hash map per stage; insertion and removal update them.
 //!
 //! # Prefix tracking
 //!
@@ -200,17 +202,6 @@ impl SparseMask {
         m
     }
 
-    /// Hash of `flow` under the mask (equal masked keys hash equal).
-    #[inline]
-    fn hash(&self, flow: &Flow) -> u64 {
-        let w = flow.words();
-        let mut h = 0x9e37_79b9_7f4a_7c15;
-        for i in 0..self.n {
-            h = hash_add(h, w[self.idx[i] as usize] & self.bits[i]);
-        }
-        hash_finish(h)
-    }
-
     /// Whether `flow` under the mask equals `key` (already masked).
     #[inline]
     fn matches(&self, flow: &Flow, key: &Flow) -> bool {
@@ -222,12 +213,96 @@ impl SparseMask {
     }
 }
 
+/// A subtable's mask split into its stages' parts, hashed one part after the other: the
+/// running hash after part `k` is the hash of the key under stages `0..=k` (what stage `k`
+/// checks), and after the last part the hash the buckets are keyed by, so a lookup hashes
+/// each word once however many stages it passes (Open vSwitch hashes its stages the same way).
+#[derive(Clone, Copy, Debug)]
+struct StageChain {
+    /// The parts' non-zero words in stage order (a word shared by two stages, with disjoint
+    /// bits, appears once for each) and their bits.
+    idx: [u8; CHAIN_WORDS],
+    bits: [u64; CHAIN_WORDS],
+    /// Where each non-empty part's words end; the last is the total.
+    ends: [u8; N_STAGES],
+    n_parts: usize,
+}
+
+/// Most words a [`StageChain`] lists: every word in every stage.
+const CHAIN_WORDS: usize = FLOW_WORDS * N_STAGES;
+
+/// The running hash's starting value.
+const HASH_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl StageChain {
+    /// The chain of `mask`, split by the stages' bits (empty parts left out).
+    fn new(mask: &Flow) -> StageChain {
+        let mut c = StageChain {
+            idx: [0; CHAIN_WORDS],
+            bits: [0; CHAIN_WORDS],
+            ends: [0; N_STAGES],
+            n_parts: 0,
+        };
+        let mut n = 0;
+        for b in stage_bits() {
+            let part = mask.masked(b);
+            if part.is_zero() {
+                continue;
+            }
+            for (i, w) in part.words().iter().enumerate() {
+                if *w != 0 {
+                    c.idx[n] = i as u8;
+                    c.bits[n] = *w;
+                    n += 1;
+                }
+            }
+            c.ends[c.n_parts] = n as u8;
+            c.n_parts += 1;
+        }
+        c
+    }
+
+    /// The words of part `k`.
+    #[inline]
+    fn part(&self, k: usize) -> std::ops::Range<usize> {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
+        start..self.ends[k] as usize
+    }
+
+    /// The running hash `h` continued over part `k` of `flow` (unfinished).
+    #[inline]
+    fn continue_hash(&self, mut h: u64, flow: &Flow, k: usize) -> u64 {
+        let w = flow.words();
+        for i in self.part(k) {
+            h = hash_add(h, w[self.idx[i] as usize & (FLOW_WORDS - 1)] & self.bits[i]);
+        }
+        h
+    }
+
+    /// The hashes of `key` that the stages check (one per part but the last) and its hash
+    /// under the whole mask.
+    fn hashes(&self, key: &Flow) -> ([u64; N_STAGES], u64) {
+        let mut stages = [0; N_STAGES];
+        let mut h = HASH_SEED;
+        for (k, stage) in stages.iter_mut().enumerate().take(self.n_parts) {
+            h = self.continue_hash(h, key, k);
+            *stage = hash_finish(h);
+        }
+        (stages, hash_finish(h))
+    }
+
+    /// The hash of `key` under the whole mask.
+    fn full_hash(&self, key: &Flow) -> u64 {
+        self.hashes(key).1
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Stage {
     /// Subtable mask restricted to this stage and every earlier one.
     mask: Flow,
-    sparse: SparseMask,
-    /// Hash of each rule key under `mask` -> number of rules with that hash.
+    /// Hash of each rule key under `mask` (the subtable's chain hash after this stage's
+    /// part) -> number of rules with that hash.
     hashes: HashMapId<u32>,
 }
 
@@ -236,9 +311,14 @@ struct Subtable {
     mask: Flow,
     /// Prefix length on each [`TrieField`] when the mask there is a prefix.
     plens: [Option<u8>; 2],
+    /// `mask` as a list of words, to compare keys under it.
     sparse: SparseMask,
-    /// Checks before the final probe (stages with no bits of `mask` are left out).
+    /// `mask` split by stage, to hash keys under it stage by stage.
+    chain: StageChain,
+    /// Checks before the final probe (stages with no bits of `mask` are left out): one per
+    /// part of `chain` but the last.
     stages: Vec<Stage>,
+    /// Keyed by `chain`'s full hash.
     buckets: HashMapId<Vec<Bucket>>,
     ranks: BTreeSet<u64>,
 }
@@ -262,14 +342,16 @@ impl Subtable {
             cum.or_assign(&part);
             stages.push(Stage {
                 mask: cum,
-                sparse: SparseMask::new(&cum),
                 hashes: HashMapId::default(),
             });
         }
+        let chain = StageChain::new(&mask);
+        debug_assert_eq!(stages.len(), chain.n_parts.saturating_sub(1));
         Subtable {
             mask,
             plens: TrieField::ALL.map(|f| f.plen(&mask)),
             sparse: SparseMask::new(&mask),
+            chain,
             stages,
             buckets: HashMapId::default(),
             ranks: BTreeSet::new(),
@@ -281,11 +363,12 @@ impl Subtable {
     }
 
     fn insert(&mut self, key: Flow, entry: Entry) {
-        for s in &mut self.stages {
-            *s.hashes.entry(s.sparse.hash(&key)).or_insert(0) += 1;
+        let (stage_hashes, full) = self.chain.hashes(&key);
+        for (s, h) in self.stages.iter_mut().zip(stage_hashes) {
+            *s.hashes.entry(h).or_insert(0) += 1;
         }
         self.ranks.insert(entry.rank);
-        let list = self.buckets.entry(self.sparse.hash(&key)).or_default();
+        let list = self.buckets.entry(full).or_default();
         let bucket = match list.iter_mut().position(|b| b.key == key) {
             Some(i) => &mut list[i],
             None => {
@@ -305,7 +388,7 @@ impl Subtable {
     }
 
     fn remove(&mut self, key: &Flow, id: RuleId) -> Option<Entry> {
-        let h = self.sparse.hash(key);
+        let (stage_hashes, h) = self.chain.hashes(key);
         let list = self.buckets.get_mut(&h)?;
         let bi = list.iter().position(|b| b.key == *key)?;
         let ei = list[bi].entries.iter().position(|e| e.id == id)?;
@@ -316,8 +399,7 @@ impl Subtable {
                 self.buckets.remove(&h);
             }
         }
-        for s in &mut self.stages {
-            let sh = s.sparse.hash(key);
+        for (s, sh) in self.stages.iter_mut().zip(stage_hashes) {
             if let Some(n) = s.hashes.get_mut(&sh) {
                 *n -= 1;
                 if *n == 0 {
@@ -331,7 +413,7 @@ impl Subtable {
 
     fn bucket(&self, key: &Flow) -> Option<&Bucket> {
         self.buckets
-            .get(&self.sparse.hash(key))?
+            .get(&self.chain.full_hash(key))?
             .iter()
             .find(|b| b.key == *key)
     }
@@ -577,7 +659,7 @@ impl Classifier {
         let Some(st) = self.subtables.iter_mut().find(|s| s.mask == loc.mask) else {
             return false;
         };
-        let h = st.sparse.hash(&loc.key);
+        let h = st.chain.full_hash(&loc.key);
         let Some(list) = st.buckets.get_mut(&h) else {
             return false;
         };
@@ -667,14 +749,20 @@ impl Classifier {
                 // node); the probe below un-wildcards them too, unless an earlier stage fails.
                 *f.get_mut(wc) |= prefix_mask(l as u32);
             }
-            for stage in &st.stages {
-                if !stage.hashes.contains_key(&stage.sparse.hash(flow)) {
+            // One running hash through the stages' parts: each word is hashed once.
+            let mut h = HASH_SEED;
+            for (k, stage) in st.stages.iter().enumerate() {
+                h = st.chain.continue_hash(h, flow, k);
+                if !stage.hashes.contains_key(&hash_finish(h)) {
                     wc.or_assign(&stage.mask);
                     continue 'subtables;
                 }
             }
+            if st.chain.n_parts > 0 {
+                h = st.chain.continue_hash(h, flow, st.chain.n_parts - 1);
+            }
             wc.or_assign(&st.mask);
-            let Some(list) = st.buckets.get(&st.sparse.hash(flow)) else {
+            let Some(list) = st.buckets.get(&hash_finish(h)) else {
                 continue;
             };
             let Some(bucket) = list.iter().find(|b| st.sparse.matches(flow, &b.key)) else {
@@ -743,6 +831,41 @@ mod tests {
             all.or_assign(s);
         }
         assert_eq!(all, Flow::exact_mask());
+    }
+
+    proptest! {
+        /// A stage's hash depends on the key under that stage's cumulative mask only, and the
+        /// full hash on the key under the whole mask only.
+        #[test]
+        fn chain_hashes_see_only_their_stages(
+            mask in proptest::collection::vec(any::<u64>(), FLOW_WORDS),
+            a in proptest::collection::vec(any::<u64>(), FLOW_WORDS),
+            b in proptest::collection::vec(any::<u64>(), FLOW_WORDS),
+            sparse in proptest::collection::vec(any::<bool>(), FLOW_WORDS),
+        ) {
+            let mut m = Flow::default();
+            for (i, w) in m.words_mut().iter_mut().enumerate() {
+                // Many masks leave whole stages out.
+                *w = if sparse[i] { 0 } else { mask[i] };
+            }
+            let st = Subtable::new(m);
+            let (mut ka, mut kb) = (Flow::default(), Flow::default());
+            ka.words_mut().copy_from_slice(&a);
+            kb.words_mut().copy_from_slice(&b);
+            // kb outside `mask`, ka inside it.
+            let blend = |mask: &Flow| {
+                let mut k = kb;
+                for ((w, a), m) in k.words_mut().iter_mut().zip(ka.words()).zip(mask.words()) {
+                    *w = (*w & !m) | (a & m);
+                }
+                k
+            };
+            let (ha, fa) = st.chain.hashes(&ka);
+            for (k, stage) in st.stages.iter().enumerate() {
+                prop_assert_eq!(st.chain.hashes(&blend(&stage.mask)).0[k], ha[k]);
+            }
+            prop_assert_eq!(st.chain.full_hash(&blend(&m)), fa);
+        }
     }
 
     #[test]
