@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use ofproto_bridge::flow::{Flow, FLOW_WORDS};
+use ofproto_bridge::flow::{word_index, Flow, FLOW_WORDS};
 use ofproto_bridge::xlate::Xlation;
 
 use crate::execute::{Plan, Relayout};
@@ -285,7 +285,7 @@ impl Subtable {
         let (fw, mw) = (flow.words(), self.mask.words());
         let mut h = 0u64;
         for &i in &self.words {
-            let i = word(i);
+            let i = word_index(i);
             h = h.wrapping_add((fw[i] & mw[i]).wrapping_mul(HASH_KEYS[i] | 1));
         }
         #[cfg(test)]
@@ -301,19 +301,11 @@ impl Subtable {
         let (aw, bw, mw) = (a.words(), b.words(), self.mask.words());
         let mut d = 0u64;
         for &i in &self.words {
-            let i = word(i);
+            let i = word_index(i);
             d |= (aw[i] ^ bw[i]) & mw[i];
         }
         d == 0
     }
-}
-
-/// A subtable's word index as an index into a key's words: masked to the word count (the
-/// indices are below it anyway), so that indexing needs no bounds check.
-#[inline(always)]
-fn word(i: u8) -> usize {
-    const _: () = assert!(FLOW_WORDS.is_power_of_two());
-    i as usize & (FLOW_WORDS - 1)
 }
 
 struct Slot {

@@ -90,7 +90,7 @@
 //! Rules are shared as `Arc<Rule>` so that translation can keep a rule's actions while it
 //! mutates other parts of the bridge.
 
-use crate::flow::{hash_add, hash_finish, Flow, Vlan, FLOW_WORDS};
+use crate::flow::{hash_add, hash_finish, word_index, Flow, Vlan, FLOW_WORDS};
 use crate::rule::{Match, Rule};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -207,7 +207,7 @@ impl SparseMask {
     fn matches(&self, flow: &Flow, key: &Flow) -> bool {
         let (w, k) = (flow.words(), key.words());
         (0..self.n).all(|i| {
-            let j = self.idx[i] as usize;
+            let j = word_index(self.idx[i]);
             w[j] & self.bits[i] == k[j]
         })
     }
@@ -274,7 +274,7 @@ impl StageChain {
     fn continue_hash(&self, mut h: u64, flow: &Flow, k: usize) -> u64 {
         let w = flow.words();
         for i in self.part(k) {
-            h = hash_add(h, w[self.idx[i] as usize & (FLOW_WORDS - 1)] & self.bits[i]);
+            h = hash_add(h, w[word_index(self.idx[i])] & self.bits[i]);
         }
         h
     }

@@ -14,6 +14,15 @@ use bytemuck::{Pod, Zeroable};
 /// Number of 64-bit words in a [`Flow`].
 pub const FLOW_WORDS: usize = 16;
 
+/// A stored word number (below [`FLOW_WORDS`]) as an index into [`Flow::words`], masked to
+/// the word count so that indexing with it needs no bounds check.
+#[inline(always)]
+pub fn word_index(i: u8) -> usize {
+    const _: () = assert!(FLOW_WORDS.is_power_of_two());
+    debug_assert!((i as usize) < FLOW_WORDS);
+    i as usize & (FLOW_WORDS - 1)
+}
+
 /// `dl_type` of a frame without an Ethertype (802.3 with LLC), as Open vSwitch records it.
 pub const DL_TYPE_NONE: u16 = 0x05ff;
 /// Bit set in a VLAN TCI field when the tag is present (OpenFlow's `OFPVID_PRESENT`).

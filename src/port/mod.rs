@@ -189,12 +189,6 @@ impl Batch {
         (i < self.len).then(|| (&self.pkts[i], self.ts[i]))
     }
 
-    /// The `i`th packet, mutably, and its timestamp.
-    #[inline]
-    pub fn get_mut(&mut self, i: usize) -> Option<(&mut PacketBuf, u64)> {
-        (i < self.len).then(|| (&mut self.pkts[i], self.ts[i]))
-    }
-
     /// The packets and their timestamps.
     pub fn iter(&self) -> impl Iterator<Item = (&PacketBuf, u64)> {
         self.pkts[..self.len]
@@ -206,13 +200,6 @@ impl Batch {
     #[inline]
     pub fn parts_mut(&mut self) -> (&mut [PacketBuf], &[u64]) {
         (&mut self.pkts[..self.len], &self.ts[..self.len])
-    }
-
-    /// The packets, mutably, and their timestamps.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&mut PacketBuf, u64)> {
-        self.pkts[..self.len]
-            .iter_mut()
-            .zip(self.ts[..self.len].iter().copied())
     }
 }
 
