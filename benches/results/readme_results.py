@@ -2,18 +2,22 @@
 import json, sys
 
 # What the JSON does not record: how this run was made, and the callgrind figures at its commit.
-RUN_NOTE = ('**This run (at 7cb68e3) is the first of two full runs made back to back with nothing else of '
-            'ours running (load average 1.9 when they started), on a shared KVM guest whose neighbours are not '
-            'ours and were busy all evening: short runs minutes apart gave fwd-1flow from 13 to 22 Mpps for the '
-            'same binary, about 30% below the same code on a quieter evening (26.7 Mpps at 9c63de6), and the binary '
-            'before this change (518a80a) run interleaved with it gave fwd-1flow 18.6–21.0 Mpps against 13.2–20.6 '
-            'and action-ttl 1.63–1.79× against 1.56–1.86×: the host moves the figures more than the change. The '
-            'second run gave fwd-1flow 12.9 Mpps (a slow spell: all five of its runs), fwd-1flow-megaflow 16.1, '
-            'fwd-64k-1mf 12.8, action-ttl 1.72×, action-payload 1.61×, workers-2 1.82×. Compare medians across '
-            'runs, not single figures. `scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=|payload=|nat=verifier|always]` '
-            'counts instructions per packet with callgrind, which the neighbours do not change: fwd-1flow 616, EMC '
-            'off 687, 64k flows 711, action-ttl 814 with reclassify=verifier and 1247 with reclassify=always, '
-            'action-payload 884 and 1319, at this commit.**\n')
+RUN_NOTE = ('**This run (at bf9e539; 9ff8892 after it changes no instruction on these paths) is the median, '
+            'by fwd-1flow, of three full runs made back to back with nothing else of ours running (load average '
+            '1.0–1.4), on a shared KVM guest whose neighbours are not ours and were busy: the same binary gave '
+            'fwd-1flow 13.5, 20.8 and 18.6 Mpps in the three runs, fwd-1flow-megaflow 15.7, 15.6 and 12.8, '
+            'fwd-64k-1mf 9.9, 14.7 and 15.9, upcall 1.07, 1.10 and 0.74 M setups/s, action-ttl 1.83×, 1.89× and '
+            '1.69× (its target met in the first two), action-payload 1.70×, 1.68× and 1.61×, workers-2 1.61×, '
+            '1.76× and 1.61× (four more runs of workers-2 alone: 1.17–1.80×). The binary before these changes '
+            '(f03e82c) run interleaved with it, three pairs of short runs, gave fwd-1flow 12.6–19.2 Mpps against '
+            '15.4–21.3, fwd-1flow-megaflow 11.1–15.8 against 15.7–18.3, upcall 0.75–0.79 M/s against 0.88–1.03, '
+            'workers-2 1.45–1.93× against 1.91–2.04× and action-ttl 1.72–1.96× against 1.59–1.80×: the host '
+            'moves the figures about as much as the changes. Compare medians across runs, not single figures. '
+            '`scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=|payload=|nat=verifier|always]` counts instructions per '
+            'packet with callgrind, which the neighbours do not change: fwd-1flow 551, EMC off 624, 64k flows 644, '
+            'action-ttl 740 with reclassify=verifier and 1184 with reclassify=always, action-payload 812 and 1255, '
+            'at this commit (616, 687, 711, 801 / 1238 and 871 / 1311 at f03e82c); an upcall costs about 5650 '
+            'instructions (5820 at f03e82c).**\n')
 r = json.load(open('benches/results/bench.json'))
 m = r['machine']
 out = []
@@ -121,7 +125,9 @@ What the figures say, and what they do not:
   learnt mid-batch) costs the always path's recirculating first pass a call: 1247 and 1319
   at this section's run. After it, 46bc9fb (a leaf run no longer checks per run that the
   map set is the one its program was prepared with, which its extension owns) made them
-  800 / 1237 (action-ttl) and 873 / 1311 (action-payload). One caveat runs the other way: the avoided pass costs more than a whole fwd-1flow
+  800 / 1237 (action-ttl) and 873 / 1311 (action-payload), and the fast-path cuts of
+  6ea0e87–d5a349f (fewer bounds checks, a cheaper exact-match hash; they speed up both
+  passes of reclassify=always too) 740 / 1184 and 812 / 1255. One caveat runs the other way: the avoided pass costs more than a whole fwd-1flow
   packet. A
   recirculated packet is handled alone, its key hashed right after it is written (the
   likely cause: the store-forwarding stall the batch stage avoids for first passes), where
@@ -131,10 +137,11 @@ What the figures say, and what they do not:
 ''' % cap_words() + '''- **cranelift** refuses every benchmark extension (rbpf 0.4.1 compiles 64-bit conditional
   jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
 - **workers-2** scales when the second vCPU is idle (2 workers pinned to the 2 CPUs). It reached
-  1.88–2.02× in the two runs at 1a36004, 1.74–1.75× at 47ae0e3, 1.57–1.88× at 9c63de6 and
-  1.80–1.89× in the two runs of this section (workers and the bench's rigs aligned to 128
-  bytes since 518a80a, so that they share no cache line), with the one-worker figure about
-  the same in all: the second worker's share of the host differs from run to run.
+  1.88–2.02× in the two runs at 1a36004, 1.74–1.75× at 47ae0e3, 1.57–1.88× at 9c63de6,
+  1.80–1.89× in the two runs at 7cb68e3 and 1.17–2.04× in the ten runs at bf9e539 (workers and
+  the bench's rigs aligned to 128 bytes since 518a80a, so that they share no cache line), with
+  the one-worker figure about the same in all: the second worker's share of the host differs
+  from run to run.
 - **Exact-match bypass.** Lookups in the exact-match cache are skipped while fewer than half of
   them hit (one batch in 8 still looks up; `DpConfig::emc_bypass`): with 64k flows the
   8192-entry cache hit one packet in eight and its hash and probe cost more than they saved.
@@ -149,8 +156,14 @@ What the figures say, and what they do not:
   runs), which took fwd-1flow from 826 to 594 instructions per packet and the EMC-off path
   from 952 to 673. Later changes (a two-entry hit buffer, extension
   steps and recirculation in plans, a per-packet pass state) brought them to 620 and 691, and
-  616 and 687 now. fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at
-  47ae0e3 and 9c63de6 on a quieter host. Writing the fast parser's key as whole words (as
+  616 and 687 at f03e82c. Removing bounds checks the types can carry instead (the exact-match
+  arrays of fixed length, the batch walked as slices, the frame accessors unchecked under
+  `PacketBuf`'s bounds invariant, subtable word indices masked to the word count, a batch's
+  buffers allocated up front), leaving the IPv6/ARP words out of an IPv4 key's exact-match
+  hash, and patching the TTL checksum in native byte order brought them to 551 and 624.
+  fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at 47ae0e3 and 9c63de6 on
+  a quieter host, 13.5–21.3 in this section's runs; at this host's best (about 4.4
+  instructions a cycle at 3 GHz) 30 Mpps needs about 450 instructions a packet. Writing the fast parser's key as whole words (as
   `miniflow_extract` does, so the hash's word loads forward from the store buffer) was
   tried and measured 4 instructions a packet more on fwd-1flow and 34 more on
   reclassify=always, with no time difference this host could resolve; it was not kept.
