@@ -1639,7 +1639,9 @@ impl Worker {
             match self.install(flow, x, guard, packet.pkt.data()) {
                 Ok(r) => {
                     learn_emc(&mut self.emc, &self.mf, &self.dp.cfg, flow, hash, r);
-                    return self.run_megaflow(r, layout, packet);
+                    // Through the general executor: the plan is compiled on the megaflow's
+                    // first hit, so a megaflow no second packet hits never pays for it.
+                    return self.run_actions(r, layout, packet);
                 }
                 Err(x) => return self.run_uncached(&x, layout, packet),
             }

@@ -105,7 +105,7 @@ pub struct Megaflow {
     pub uncredited: SmallVec<[(u64, u64); 2]>,
     /// Timestamp of the last hit (ns).
     pub used_ns: u64,
-    /// The actions compiled for the layout of the first packet that ran them.
+    /// The actions compiled for the layout of the first cache hit that ran them.
     plan: Planned,
 }
 
