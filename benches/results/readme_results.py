@@ -2,22 +2,22 @@
 import json, sys
 
 # What the JSON does not record: how this run was made, and the callgrind figures at its commit.
-RUN_NOTE = ('**This run (at bf9e539; 9ff8892 after it changes no instruction on these paths) is the median, '
-            'by fwd-1flow, of three full runs made back to back with nothing else of ours running (load average '
-            '1.0–1.4), on a shared KVM guest whose neighbours are not ours and were busy: the same binary gave '
-            'fwd-1flow 13.5, 20.8 and 18.6 Mpps in the three runs, fwd-1flow-megaflow 15.7, 15.6 and 12.8, '
-            'fwd-64k-1mf 9.9, 14.7 and 15.9, upcall 1.07, 1.10 and 0.74 M setups/s, action-ttl 1.83×, 1.89× and '
-            '1.69× (its target met in the first two), action-payload 1.70×, 1.68× and 1.61×, workers-2 1.61×, '
-            '1.76× and 1.61× (four more runs of workers-2 alone: 1.17–1.80×). The binary before these changes '
-            '(f03e82c) run interleaved with it, three pairs of short runs, gave fwd-1flow 12.6–19.2 Mpps against '
-            '15.4–21.3, fwd-1flow-megaflow 11.1–15.8 against 15.7–18.3, upcall 0.75–0.79 M/s against 0.88–1.03, '
-            'workers-2 1.45–1.93× against 1.91–2.04× and action-ttl 1.72–1.96× against 1.59–1.80×: the host '
-            'moves the figures about as much as the changes. Compare medians across runs, not single figures. '
-            '`scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=|payload=|nat=verifier|always]` counts instructions per '
-            'packet with callgrind, which the neighbours do not change: fwd-1flow 551, EMC off 624, 64k flows 644, '
-            'action-ttl 740 with reclassify=verifier and 1184 with reclassify=always, action-payload 812 and 1255, '
-            'at this commit (616, 687, 711, 801 / 1238 and 871 / 1311 at f03e82c); an upcall costs about 5650 '
-            'instructions (5820 at f03e82c).**\n')
+RUN_NOTE = ('**This run (at 00e4c73) is the median, by fwd-1flow, of three full runs made back to back with '
+            'nothing else of ours running (load average 1.0–1.7), on a shared KVM guest whose neighbours are not '
+            'ours and were busy all evening: the same binary gave fwd-1flow 21.6, 23.3 and 18.8 Mpps in the three '
+            'runs, fwd-1flow-megaflow 16.1, 18.2 and 17.1, fwd-64k-1mf 15.8, 17.0 and 14.7, upcall 0.77, 1.20 and '
+            '0.93 M setups/s, action-ttl 1.64×, 1.86× and 1.60×, action-payload 1.71×, 1.67× and 1.76×, workers-2 '
+            '1.57×, 1.73× and 1.68×. Three runs an hour earlier at bf9e539 (before the last two upcall changes) '
+            'gave fwd-1flow 13.5, 20.8 and 18.6 Mpps and action-ttl 1.83×, 1.89× and 1.69×. The binary before '
+            'this evening\'s changes (f03e82c) run interleaved with bf9e539, three pairs of short runs, gave '
+            'fwd-1flow 12.6–19.2 Mpps against 15.4–21.3, fwd-1flow-megaflow 11.1–15.8 against 15.7–18.3, upcall '
+            '0.75–0.79 M/s against 0.88–1.03, workers-2 1.45–1.93× against 1.91–2.04× and action-ttl 1.72–1.96× '
+            'against 1.59–1.80×: the host moves the figures about as much as the changes. Compare medians across '
+            'runs, not single figures. `scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=|payload=|nat=verifier|always]` '
+            'counts instructions per packet with callgrind, which the neighbours do not change: fwd-1flow 551, EMC '
+            'off 624, 64k flows 644, action-ttl 740 with reclassify=verifier and 1184 with reclassify=always, '
+            'action-payload 812 and 1255, at this commit (616, 687, 711, 801 / 1238 and 871 / 1311 at f03e82c); '
+            'an upcall (`Worker::miss`, inclusive) costs about 5070 instructions (5820 at f03e82c).**\n')
 r = json.load(open('benches/results/bench.json'))
 m = r['machine']
 out = []
@@ -102,6 +102,11 @@ What the figures say, and what they do not:
   with `prefixes=none` installed one per flow. Their cost over the 1-megaflow scenarios is
   the decoy's larger mask and subtable, not 64k megaflows; the `upcall` scenario is the one
   with a megaflow per packet (a decoy on `tp_src`, which has no trie: 60000 megaflows a round).
+- **upcall** is near its target and crosses it from run to run on this host. An upcall costs
+  about 5070 instructions (callgrind, `Worker::miss` inclusive), about 3600 of them
+  translation (the classifier's staged lookup and prefix-trie walks, then committing the
+  set-field actions); the packet that caused it runs through the general executor, and the
+  megaflow's plan is compiled on its first cache hit, which no packet of this scenario makes.
 - **filter-jit** meets its target because the datapath does not run the filter: bench_filter
   is stateless and its verified reads are covered by the megaflow's key, so its recorded result
   is reused (0 runs/pkt, column "ext runs/pkt"). Running it costs what `interp-vs-jit` shows.
@@ -138,7 +143,8 @@ What the figures say, and what they do not:
   jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
 - **workers-2** scales when the second vCPU is idle (2 workers pinned to the 2 CPUs). It reached
   1.88–2.02× in the two runs at 1a36004, 1.74–1.75× at 47ae0e3, 1.57–1.88× at 9c63de6,
-  1.80–1.89× in the two runs at 7cb68e3 and 1.17–2.04× in the ten runs at bf9e539 (workers and
+  1.80–1.89× in the two runs at 7cb68e3, 1.17–2.04× in ten runs at bf9e539 and 1.57–1.73× in
+  the three of this section (workers and
   the bench's rigs aligned to 128 bytes since 518a80a, so that they share no cache line), with
   the one-worker figure about the same in all: the second worker's share of the host differs
   from run to run.
@@ -162,7 +168,7 @@ What the figures say, and what they do not:
   buffers allocated up front), leaving the IPv6/ARP words out of an IPv4 key's exact-match
   hash, and patching the TTL checksum in native byte order brought them to 551 and 624.
   fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at 47ae0e3 and 9c63de6 on
-  a quieter host, 13.5–21.3 in this section's runs; at this host's best (about 4.4
+  a quieter host, 18.8–23.3 in this section's runs; at this host's best (about 4.4
   instructions a cycle at 3 GHz) 30 Mpps needs about 450 instructions a packet. Writing the fast parser's key as whole words (as
   `miniflow_extract` does, so the hash's word loads forward from the store buffer) was
   tried and measured 4 instructions a packet more on fwd-1flow and 34 more on
