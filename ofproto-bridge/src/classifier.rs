@@ -235,20 +235,16 @@ const CHAIN_WORDS: usize = FLOW_WORDS * N_STAGES;
 const HASH_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl StageChain {
-    /// The chain of `mask`, split by the stages' bits (empty parts left out).
-    fn new(mask: &Flow) -> StageChain {
+    /// The chain of a mask's non-empty stage `parts`, in stage order.
+    fn new(parts: &[Flow]) -> StageChain {
         let mut c = StageChain {
             idx: [0; CHAIN_WORDS],
             bits: [0; CHAIN_WORDS],
             ends: [0; N_STAGES],
-            n_parts: 0,
+            n_parts: parts.len(),
         };
         let mut n = 0;
-        for b in stage_bits() {
-            let part = mask.masked(b);
-            if part.is_zero() {
-                continue;
-            }
+        for (k, part) in parts.iter().enumerate() {
             for (i, w) in part.words().iter().enumerate() {
                 if *w != 0 {
                     c.idx[n] = i as u8;
@@ -256,8 +252,7 @@ impl StageChain {
                     n += 1;
                 }
             }
-            c.ends[c.n_parts] = n as u8;
-            c.n_parts += 1;
+            c.ends[k] = n as u8;
         }
         c
     }
@@ -325,33 +320,29 @@ struct Subtable {
 
 impl Subtable {
     fn new(mask: Flow) -> Subtable {
-        let bits = stage_bits();
-        let mut stages = Vec::new();
+        // The mask's non-empty stage parts, split once: the chain hashes them in order, and
+        // every part but the last gets a check of the key under it and the parts before it.
+        let parts: Vec<Flow> = stage_bits()
+            .iter()
+            .map(|b| mask.masked(b))
+            .filter(|p| !p.is_zero())
+            .collect();
         let mut cum = Flow::default();
-        let mut last_nonempty = 0;
-        for (i, b) in bits.iter().enumerate() {
-            if !mask.masked(b).is_zero() {
-                last_nonempty = i;
-            }
-        }
-        for b in bits.iter().take(last_nonempty) {
-            let part = mask.masked(b);
-            if part.is_zero() {
-                continue;
-            }
-            cum.or_assign(&part);
-            stages.push(Stage {
-                mask: cum,
-                hashes: HashMapId::default(),
-            });
-        }
-        let chain = StageChain::new(&mask);
-        debug_assert_eq!(stages.len(), chain.n_parts.saturating_sub(1));
+        let stages = parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .map(|part| {
+                cum.or_assign(part);
+                Stage {
+                    mask: cum,
+                    hashes: HashMapId::default(),
+                }
+            })
+            .collect();
         Subtable {
             mask,
             plens: TrieField::ALL.map(|f| f.plen(&mask)),
             sparse: SparseMask::new(&mask),
-            chain,
+            chain: StageChain::new(&parts),
             stages,
             buckets: HashMapId::default(),
             ranks: BTreeSet::new(),
