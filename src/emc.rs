@@ -15,7 +15,7 @@
 //! **Owner:** one [`crate::dpif::Worker`]; no locks. **Invalidation:** by megaflow
 //! generation (see above); [`Emc::clear`] when the worker flushes its caches.
 
-use ofproto_bridge::flow::{Flow, FLOW_WORDS};
+use ofproto_bridge::flow::{Flow, FLOW_WORDS, RARE_WORDS};
 
 use crate::packet::ethertype;
 
@@ -33,9 +33,10 @@ const SHIFT: u32 = EMC_ENTRIES.trailing_zeros();
 /// times its own odd key, summed modulo 2^64: two keys collide only if their word differences
 /// weighted by the keys sum to zero), mixed by one folded 64x64->128-bit multiply. The
 /// multiplies are independent one-instruction ones. The words only IPv6, neighbour discovery
-/// and ARP fill (`RARE_WORDS`) are left out of an IPv4 key's hash: they are zero in every
-/// IPv4 key the parser makes (`packet::extract`'s tests check it), and leaving them out of any key would still be a function of the key (all a
-/// cache index needs; the probe compares whole keys).
+/// and ARP fill ([`RARE_WORDS`]) are left out of an IPv4 key's hash: they are zero in every
+/// IPv4 key the parser makes (`packet::extract`'s tests check it), and leaving them out of
+/// any key would still be a function of the key (all a cache index needs; the probe compares
+/// whole keys).
 #[inline]
 pub fn hash(key: &Flow) -> u64 {
     let w = key.words();
@@ -54,12 +55,6 @@ pub fn hash(key: &Flow) -> u64 {
     }
     fold_mul(h, HASH_MUL ^ 0x5851_f42d_4c95_7f2d)
 }
-
-/// The words of a flow key that are zero unless the packet is IPv6, neighbour discovery or
-/// ARP: `ipv6_src`, `ipv6_dst`, `nd_target` and `arp_sha` (with two bytes of `arp_tha`).
-const RARE_WORDS: std::ops::Range<usize> = 7..14;
-const _: () = assert!(std::mem::offset_of!(Flow, ipv6_src) == RARE_WORDS.start * 8);
-const _: () = assert!(std::mem::offset_of!(Flow, arp_tha) + 2 == RARE_WORDS.end * 8);
 
 /// Whether two keys are equal: 16 bytes at a time, without early exit (LLVM turns the
 /// portable word loop into a chain of compare-and-branch pairs).

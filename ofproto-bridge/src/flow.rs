@@ -23,6 +23,12 @@ pub fn word_index(i: u8) -> usize {
     i as usize & (FLOW_WORDS - 1)
 }
 
+/// The words of a flow key that are zero unless the packet is IPv6, neighbour discovery or
+/// ARP: `ipv6_src`, `ipv6_dst`, `nd_target` and `arp_sha` (with two bytes of `arp_tha`).
+pub const RARE_WORDS: std::ops::Range<usize> = 7..14;
+const _: () = assert!(std::mem::offset_of!(Flow, ipv6_src) == RARE_WORDS.start * 8);
+const _: () = assert!(std::mem::offset_of!(Flow, arp_tha) + 2 == RARE_WORDS.end * 8);
+
 /// `dl_type` of a frame without an Ethertype (802.3 with LLC), as Open vSwitch records it.
 pub const DL_TYPE_NONE: u16 = 0x05ff;
 /// Bit set in a VLAN TCI field when the tag is present (OpenFlow's `OFPVID_PRESENT`).
