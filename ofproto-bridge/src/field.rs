@@ -95,12 +95,10 @@ pub enum Field {
 }
 
 fn mac_get(m: &[u8; 6]) -> u128 {
-    m.iter().fold(0u128, |acc, b| acc << 8 | *b as u128)
+    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]).into()
 }
 fn mac_set(m: &mut [u8; 6], v: u128) {
-    for (i, b) in m.iter_mut().enumerate() {
-        *b = (v >> (8 * (5 - i))) as u8;
-    }
+    m.copy_from_slice(&(v as u64).to_be_bytes()[2..]);
 }
 
 impl Field {
@@ -269,6 +267,47 @@ impl Field {
             MplsTc => f.mpls_lse = (f.mpls_lse & !(7 << 9)) | ((v as u32) << 9),
             MplsBos => f.mpls_lse = (f.mpls_lse & !(1 << 8)) | ((v as u32) << 8),
             MplsTtl => f.mpls_lse = (f.mpls_lse & !0xff) | v as u32,
+        }
+    }
+
+    /// The words of a [`Flow`] the field's bits lie in, as a bit per word of
+    /// [`Flow::words`] (as [`Flow::nonzero_words`] counts them).
+    pub const fn flow_words(self) -> u16 {
+        use std::mem::offset_of;
+        use Field::*;
+        /// The words holding bytes `at..at + len` of a key.
+        const fn span(at: usize, len: usize) -> u16 {
+            let (first, last) = (at / 8, (at + len - 1) / 8);
+            ((1u32 << (last + 1)) - (1u32 << first)) as u16
+        }
+        const TCI: usize = offset_of!(Flow, vlans) + offset_of!(crate::flow::Vlan, tci);
+        match self {
+            InPort => span(offset_of!(Flow, in_port), 4),
+            Metadata => span(offset_of!(Flow, metadata), 8),
+            EthDst => span(offset_of!(Flow, dl_dst), 6),
+            EthSrc => span(offset_of!(Flow, dl_src), 6),
+            EthType => span(offset_of!(Flow, dl_type), 2),
+            VlanTci | VlanVid | VlanPcp => span(TCI, 2),
+            IpDscp | IpEcn => span(offset_of!(Flow, nw_tos), 1),
+            IpProto | ArpOp => span(offset_of!(Flow, nw_proto), 1),
+            NwTtl => span(offset_of!(Flow, nw_ttl), 1),
+            IpFrag => span(offset_of!(Flow, nw_frag), 1),
+            Ipv4Src | ArpSpa => span(offset_of!(Flow, nw_src), 4),
+            Ipv4Dst | ArpTpa => span(offset_of!(Flow, nw_dst), 4),
+            Ipv6Src => span(offset_of!(Flow, ipv6_src), 16),
+            Ipv6Dst => span(offset_of!(Flow, ipv6_dst), 16),
+            NdTarget => span(offset_of!(Flow, nd_target), 16),
+            Ipv6Label => span(offset_of!(Flow, ipv6_label), 4),
+            TcpSrc | UdpSrc | SctpSrc | Icmpv4Type | Icmpv6Type => {
+                span(offset_of!(Flow, tp_src), 2)
+            }
+            TcpDst | UdpDst | SctpDst | Icmpv4Code | Icmpv6Code => {
+                span(offset_of!(Flow, tp_dst), 2)
+            }
+            TcpFlags => span(offset_of!(Flow, tcp_flags), 2),
+            ArpSha | NdSll => span(offset_of!(Flow, arp_sha), 6),
+            ArpTha | NdTll => span(offset_of!(Flow, arp_tha), 6),
+            MplsLabel | MplsTc | MplsBos | MplsTtl => span(offset_of!(Flow, mpls_lse), 4),
         }
     }
 
@@ -670,6 +709,21 @@ impl Field {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flow_words_name_the_words_a_field_lies_in() {
+        // dl_src straddles words 2 and 3; the TTL is in the last word; IPv6 sources in 7-8.
+        assert_eq!(Field::EthSrc.flow_words(), 0b1100);
+        assert_eq!(Field::NwTtl.flow_words(), 1 << 15);
+        assert_eq!(Field::Ipv6Src.flow_words(), 0b1_1000_0000);
+        // Every bit a field sets is in one of its words, and no other word is touched.
+        for f in Field::ALL {
+            let mut k = Flow::default();
+            f.set(&mut k, f.full_mask());
+            assert_eq!(k.nonzero_words(), f.flow_words(), "{f:?}");
+            assert_eq!(f.get(&k), f.full_mask(), "{f:?} reads back what it wrote");
+        }
+    }
 
     #[test]
     fn get_set_roundtrip_each_field() {

@@ -164,6 +164,15 @@ impl Flow {
         m
     }
 
+    /// The key's non-zero words, as a bit per word of [`Flow::words`].
+    #[inline]
+    pub fn nonzero_words(&self) -> u16 {
+        self.words()
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, &w)| b | (u16::from(w != 0) << i))
+    }
+
     /// Whether no bit is set (as a mask: matches everything).
     pub fn is_zero(&self) -> bool {
         self.words().iter().all(|w| *w == 0)

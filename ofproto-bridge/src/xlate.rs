@@ -965,25 +965,13 @@ impl<'a> Ctx<'a> {
         };
         let l2 = [Field::EthDst, Field::EthSrc, Field::VlanTci];
         let mut covered = Flow::default();
-        for &field in l2.iter().chain(l3).chain(l4) {
-            let m = field.get(&dirty);
-            if m == 0 {
-                continue;
-            }
-            field.or_mask(&mut covered, m);
-            // Whether an action is emitted depends on the packet's current bits.
-            field.or_mask(&mut self.wc, m);
-            let new = field.get(&self.flow) & m;
-            let old = field.get(&self.base) & m;
-            if new != old {
-                self.packet_changed = true;
-                self.actions.push(OdpAction::SetMasked {
-                    field,
-                    value: new,
-                    mask: m,
-                });
-                let b = field.get(&self.base);
-                field.set(&mut self.base, (b & !m) | new);
+        // Most fields are clean: skipped by the words they lie in, without reading them.
+        let dirty_words = dirty.nonzero_words();
+        for fields in [&l2[..], l3, l4] {
+            for &field in fields {
+                if field.flow_words() & dirty_words != 0 {
+                    self.commit_field(field, &dirty, &mut covered);
+                }
             }
         }
         debug_assert_eq!(
@@ -991,6 +979,33 @@ impl<'a> Ctx<'a> {
             dirty,
             "a written field was not committed"
         );
+    }
+
+    /// Emits `SetMasked` for `field` if its bits written (`dirty`) differ from the packet's;
+    /// records them in `covered` (debug builds check that every written bit is committed).
+    #[inline]
+    fn commit_field(&mut self, field: Field, dirty: &Flow, covered: &mut Flow) {
+        let m = field.get(dirty);
+        if m == 0 {
+            return;
+        }
+        if cfg!(debug_assertions) {
+            field.or_mask(covered, m);
+        }
+        // Whether an action is emitted depends on the packet's current bits.
+        field.or_mask(&mut self.wc, m);
+        let new = field.get(&self.flow) & m;
+        let old = field.get(&self.base) & m;
+        if new != old {
+            self.packet_changed = true;
+            self.actions.push(OdpAction::SetMasked {
+                field,
+                value: new,
+                mask: m,
+            });
+            let b = field.get(&self.base);
+            field.set(&mut self.base, (b & !m) | new);
+        }
     }
 
     // ---- Extensions ----
