@@ -2,22 +2,23 @@
 import json, sys
 
 # What the JSON does not record: how this run was made, and the callgrind figures at its commit.
-RUN_NOTE = ('**This run (at 00e4c73) is the median, by fwd-1flow, of three full runs made back to back with '
-            'nothing else of ours running (load average 1.0–1.7), on a shared KVM guest whose neighbours are not '
-            'ours and were busy all evening: the same binary gave fwd-1flow 21.6, 23.3 and 18.8 Mpps in the three '
-            'runs, fwd-1flow-megaflow 16.1, 18.2 and 17.1, fwd-64k-1mf 15.8, 17.0 and 14.7, upcall 0.77, 1.20 and '
-            '0.93 M setups/s, action-ttl 1.64×, 1.86× and 1.60×, action-payload 1.71×, 1.67× and 1.76×, workers-2 '
-            '1.57×, 1.73× and 1.68×. Three runs an hour earlier at bf9e539 (before the last two upcall changes) '
-            'gave fwd-1flow 13.5, 20.8 and 18.6 Mpps and action-ttl 1.83×, 1.89× and 1.69×. The binary before '
-            'this evening\'s changes (f03e82c) run interleaved with bf9e539, three pairs of short runs, gave '
-            'fwd-1flow 12.6–19.2 Mpps against 15.4–21.3, fwd-1flow-megaflow 11.1–15.8 against 15.7–18.3, upcall '
-            '0.75–0.79 M/s against 0.88–1.03, workers-2 1.45–1.93× against 1.91–2.04× and action-ttl 1.72–1.96× '
-            'against 1.59–1.80×: the host moves the figures about as much as the changes. Compare medians across '
-            'runs, not single figures. `scripts/ir-per-packet.sh NFLOWS [noemc] [ttl=|payload=|nat=verifier|always]` '
-            'counts instructions per packet with callgrind, which the neighbours do not change: fwd-1flow 551, EMC '
-            'off 624, 64k flows 644, action-ttl 740 with reclassify=verifier and 1184 with reclassify=always, '
-            'action-payload 812 and 1255, at this commit (616, 687, 711, 801 / 1238 and 871 / 1311 at f03e82c); '
-            'an upcall (`Worker::miss`, inclusive) costs about 5070 instructions (5820 at f03e82c).**\n')
+RUN_NOTE = ('**This run (at a6ad50e) is the median, by fwd-1flow, of three full runs made back to back with '
+            'nothing else of ours running (load average about 1.3), on a shared KVM guest whose neighbours are not '
+            'ours (quieter this morning than the evening before): the same binary gave fwd-1flow 24.49, 24.61 and '
+            '24.49 Mpps, fwd-1flow-megaflow 20.61, 20.73 and 20.70, fwd-64k-1mf 18.36, 19.53 and 19.31, upcall '
+            '1.40, 1.48 and 1.39 M setups/s, action-ttl 1.86×, 1.74× and 1.75×, action-payload 1.69×, 1.72× and '
+            '1.70×, workers-2 1.89×, 1.95× and 1.99× (runs 1 and 3 tie on fwd-1flow; this is run 3). The runs of '
+            'the evening before, at 00e4c73 on a busier host, gave fwd-1flow 21.6, 23.3 and 18.8 Mpps, upcall 0.77, '
+            '1.20 and 0.93 M/s and workers-2 1.57×, 1.73× and 1.68×. Interleaved A/B runs of this morning\'s '
+            'changes: fwd-1flow-megaflow 19.04 / 19.02 → 20.24 / 20.73 Mpps (2665c2b), upcall 1.32–1.38 → '
+            '1.43–1.46 M/s (d037234), workers-2 1.26–1.76× → 1.73–2.01× in six pairs (282265b). Compare medians '
+            'across runs, not single figures. `scripts/ir-per-packet.sh NFLOWS [noemc] '
+            '[ttl=|payload=|nat=verifier|always]` counts instructions per packet with callgrind, which the '
+            'neighbours do not change: fwd-1flow 550, EMC off 569, 64k flows 589, action-ttl 740 with '
+            'reclassify=verifier and 1157 with reclassify=always, action-payload 810 and 1229, at this commit '
+            '(551, 624, 644, 740 / 1184 and 812 / 1255 at 00e4c73; 616, 687, 711, 801 / 1238 and 871 / 1311 at '
+            'f03e82c); an upcall (`Worker::miss`, inclusive) costs about 4670 instructions (4957 at ad87d1b, 5820 '
+            'at f03e82c).**\n')
 r = json.load(open('benches/results/bench.json'))
 m = r['machine']
 out = []
@@ -102,11 +103,15 @@ What the figures say, and what they do not:
   with `prefixes=none` installed one per flow. Their cost over the 1-megaflow scenarios is
   the decoy's larger mask and subtable, not 64k megaflows; the `upcall` scenario is the one
   with a megaflow per packet (a decoy on `tp_src`, which has no trie: 60000 megaflows a round).
-- **upcall** is near its target and crosses it from run to run on this host. An upcall costs
-  about 5070 instructions (callgrind, `Worker::miss` inclusive), about 3600 of them
-  translation (the classifier's staged lookup and prefix-trie walks, then committing the
-  set-field actions); the packet that caused it runs through the general executor, and the
-  megaflow's plan is compiled on its first cache hit, which no packet of this scenario makes.
+- **upcall** meets its target in this section's runs (1.39–1.48 M setups/s); on the busier
+  host of the evening before it crossed it from run to run (0.77–1.20). An upcall costs about
+  4670 instructions (callgrind, `Worker::miss` inclusive): translation about 3230 (the
+  classifier's staged lookup and prefix-trie walks, about 1360; committing the set-field
+  actions, about 660 since d037234 skips the fields whose words no action wrote, 890 before),
+  installing the megaflow about 570, and about 500 of copying the 784-byte megaflow and its
+  translation between the steps; the packet that caused it runs through the general executor,
+  and the megaflow's plan is compiled on its first cache hit, which no packet of this scenario
+  makes.
 - **filter-jit** meets its target because the datapath does not run the filter: bench_filter
   is stateless and its verified reads are covered by the megaflow's key, so its recorded result
   is reused (0 runs/pkt, column "ext runs/pkt"). Running it costs what `interp-vs-jit` shows.
@@ -132,7 +137,9 @@ What the figures say, and what they do not:
   map set is the one its program was prepared with, which its extension owns) made them
   800 / 1237 (action-ttl) and 873 / 1311 (action-payload), and the fast-path cuts of
   6ea0e87–d5a349f (fewer bounds checks, a cheaper exact-match hash; they speed up both
-  passes of reclassify=always too) 740 / 1184 and 812 / 1255. One caveat runs the other way: the avoided pass costs more than a whole fwd-1flow
+  passes of reclassify=always too) 740 / 1184 and 812 / 1255, and the cheaper megaflow
+  lookup of 2665c2b (which the always path's recirculated pass also takes) 740 / 1157 and
+  810 / 1229. One caveat runs the other way: the avoided pass costs more than a whole fwd-1flow
   packet. A
   recirculated packet is handled alone, its key hashed right after it is written (the
   likely cause: the store-forwarding stall the batch stage avoids for first passes), where
@@ -141,13 +148,13 @@ What the figures say, and what they do not:
   these ratios.
 ''' % cap_words() + '''- **cranelift** refuses every benchmark extension (rbpf 0.4.1 compiles 64-bit conditional
   jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
-- **workers-2** scales when the second vCPU is idle (2 workers pinned to the 2 CPUs). It reached
-  1.88–2.02× in the two runs at 1a36004, 1.74–1.75× at 47ae0e3, 1.57–1.88× at 9c63de6,
-  1.80–1.89× in the two runs at 7cb68e3, 1.17–2.04× in ten runs at bf9e539 and 1.57–1.73× in
-  the three of this section (workers and
-  the bench's rigs aligned to 128 bytes since 518a80a, so that they share no cache line), with
-  the one-worker figure about the same in all: the second worker's share of the host differs
-  from run to run.
+- **workers-2** (2 workers pinned to the 2 CPUs) measured 1.89–1.99× in this section's runs.
+  Before 282265b it reached 1.17–2.04× from run to run (1.57–1.73× in the three runs at
+  00e4c73), which was put down to the host; but two separate single-worker processes, one on
+  each CPU, each kept their solo rate (2.0× together), so the loss was ours: the bench made
+  both workers on its main thread, whose heap interleaved their caches and buffers, and the
+  workers then wrote to cache lines they shared. Each worker is now made and first run on the
+  thread pinned to its CPU, as the daemon's packet threads make their own workers.
 - **Exact-match bypass.** Lookups in the exact-match cache are skipped while fewer than half of
   them hit (one batch in 8 still looks up; `DpConfig::emc_bypass`): with 64k flows the
   8192-entry cache hit one packet in eight and its hash and probe cost more than they saved.
@@ -167,8 +174,14 @@ What the figures say, and what they do not:
   `PacketBuf`'s bounds invariant, subtable word indices masked to the word count, a batch's
   buffers allocated up front), leaving the IPv6/ARP words out of an IPv4 key's exact-match
   hash, and patching the TTL checksum in native byte order brought them to 551 and 624.
-  fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at 47ae0e3 and 9c63de6 on
-  a quieter host, 18.8–23.3 in this section's runs; at this host's best (about 4.4
+  A megaflow subtable whose mask uses none of the IPv6, neighbour-discovery or ARP words
+  hashes and compares the other nine words whole in unrolled loops instead of walking an
+  index list (2665c2b, as Open vSwitch specialises its subtable lookup by miniflow shape):
+  the EMC-off path went to 569 and 64k flows to 589, and with the megaflow lookup now
+  costing about what the exact-match hash and probe do, the exact-match cache saves only
+  a few instructions a packet even at one flow.
+  fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at 47ae0e3 and 9c63de6,
+  18.8–23.3 on the busy evening at 00e4c73, 24.5–24.6 in this section's runs; at this host's best (about 4.4
   instructions a cycle at 3 GHz) 30 Mpps needs about 450 instructions a packet. Writing the fast parser's key as whole words (as
   `miniflow_extract` does, so the hash's word loads forward from the store buffer) was
   tried and measured 4 instructions a packet more on fwd-1flow and 34 more on
