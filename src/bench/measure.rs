@@ -488,8 +488,8 @@ fn pin(cpu: usize) {
 /// the thread pinned to the CPU it will run on, as a daemon's packet thread makes its own
 /// worker: what a worker allocates then comes from that thread's heap, so no two workers'
 /// caches and buffers share a cache line. (Made on one thread and run on two, workers-2
-/// measured 1.27-1.33x one worker instead of 1.76-1.81x, while two separate processes
-/// scaled 2.0x.)
+/// measured 1.26-1.76x one worker against 1.73-2.01x made this way, in six interleaved pairs
+/// of runs, while two separate single-worker processes scaled 2.0x.)
 fn rigs_on_threads(dp: &Arc<Datapath>, n: usize, replay: &Arc<Replay>) -> Vec<Rig> {
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|sc| {
