@@ -8,8 +8,9 @@
 //! tries subtables in rank order (most hits first, re-ranked every [`RERANK_INTERVAL`]
 //! lookups, as `dpcls_sort_subtable_vector` does) and hashes and compares the words of the
 //! key its mask uses: the nine words outside the rare ones whole, unrolled, for a mask that
-//! uses no IPv6, neighbour discovery or ARP word (as Open vSwitch specialises its subtable
-//! lookup by miniflow shape), else the mask's non-zero words through an index list. The
+//! uses no IPv6, neighbour discovery or ARP word and at least four words (as Open vSwitch
+//! specialises its subtable lookup by miniflow shape), else the mask's non-zero words
+//! through an index list. The
 //! first hit whose recorded conditions hold (filter results, layout) is the answer:
 //! megaflows installed from translations of the current tables never disagree on a packet
 //! that two of them match and whose conditions hold. Megaflows with the same mask and key

@@ -175,8 +175,8 @@ What the figures say, and what they do not:
   buffers allocated up front), leaving the IPv6/ARP words out of an IPv4 key's exact-match
   hash, and patching the TTL checksum in native byte order brought them to 551 and 624.
   A megaflow subtable whose mask uses none of the IPv6, neighbour-discovery or ARP words
-  hashes and compares the other nine words whole in unrolled loops instead of walking an
-  index list (2665c2b, as Open vSwitch specialises its subtable lookup by miniflow shape):
+  (and at least four words) hashes and compares the other nine words whole in unrolled
+  loops instead of walking an index list (2665c2b, as Open vSwitch specialises its subtable lookup by miniflow shape):
   the EMC-off path went to 569 and 64k flows to 589, and with the megaflow lookup now
   costing about what the exact-match hash and probe do, the exact-match cache saves only
   a few instructions a packet even at one flow.
