@@ -15,7 +15,7 @@
 //! **Owner:** one [`crate::dpif::Worker`]; no locks. **Invalidation:** by megaflow
 //! generation (see above); [`Emc::clear`] when the worker flushes its caches.
 
-use ofproto_bridge::flow::{Flow, FLOW_WORDS, RARE_WORDS};
+use ofproto_bridge::flow::{for_common_words, Flow, RARE_WORDS};
 
 use crate::packet::ethertype;
 
@@ -42,12 +42,7 @@ pub fn hash(key: &Flow) -> u64 {
     let w = key.words();
     let term = |i: usize| w[i].wrapping_mul(HASH_KEYS[i] | 1);
     let mut h = 0u64;
-    for i in 0..RARE_WORDS.start {
-        h = h.wrapping_add(term(i));
-    }
-    for i in RARE_WORDS.end..FLOW_WORDS {
-        h = h.wrapping_add(term(i));
-    }
+    for_common_words(|i| h = h.wrapping_add(term(i)));
     if key.dl_type != ethertype::IPV4 {
         for i in RARE_WORDS {
             h = h.wrapping_add(term(i));
@@ -81,14 +76,10 @@ fn same_key(a: &Flow, b: &Flow) -> bool {
             _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xffff
         }
     }
+    // `Flow`'s own equality: an or of the words' xors.
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let (a, b) = (a.words(), b.words());
-        let mut d = 0u64;
-        for i in 0..FLOW_WORDS {
-            d |= a[i] ^ b[i];
-        }
-        d == 0
+        a == b
     }
 }
 
@@ -257,6 +248,7 @@ impl Emc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ofproto_bridge::flow::FLOW_WORDS;
 
     fn key(n: u32) -> Flow {
         Flow {

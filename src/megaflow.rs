@@ -31,7 +31,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use ofproto_bridge::flow::{word_index, Flow, FLOW_WORDS, RARE_WORDS};
+use ofproto_bridge::flow::{for_common_words, word_index, Flow, FLOW_WORDS, RARE_WORDS};
 use ofproto_bridge::xlate::Xlation;
 
 use crate::execute::{Plan, Relayout};
@@ -313,6 +313,15 @@ impl Span {
             Span::Sparse(used)
         }
     }
+
+    /// Calls `f` with the index of every word of the span.
+    #[inline(always)]
+    fn for_each(&self, mut f: impl FnMut(usize)) {
+        match self {
+            Span::Common => for_common_words(f),
+            Span::Sparse(words) => words.iter().for_each(|&i| f(word_index(i))),
+        }
+    }
 }
 
 impl Subtable {
@@ -323,21 +332,7 @@ impl Subtable {
         let (fw, mw) = (flow.words(), self.mask.words());
         let term = |i: usize| (fw[i] & mw[i]).wrapping_mul(HASH_KEYS[i] | 1);
         let mut h = 0u64;
-        match &self.span {
-            Span::Common => {
-                for i in 0..RARE_WORDS.start {
-                    h = h.wrapping_add(term(i));
-                }
-                for i in RARE_WORDS.end..FLOW_WORDS {
-                    h = h.wrapping_add(term(i));
-                }
-            }
-            Span::Sparse(words) => {
-                for &i in words {
-                    h = h.wrapping_add(term(word_index(i)));
-                }
-            }
-        }
+        self.span.for_each(|i| h = h.wrapping_add(term(i)));
         #[cfg(test)]
         if tests::COLLIDE.with(|c| c.get()) {
             return h & 3;
@@ -351,21 +346,7 @@ impl Subtable {
         let (aw, bw, mw) = (a.words(), b.words(), self.mask.words());
         let diff = |i: usize| (aw[i] ^ bw[i]) & mw[i];
         let mut d = 0u64;
-        match &self.span {
-            Span::Common => {
-                for i in 0..RARE_WORDS.start {
-                    d |= diff(i);
-                }
-                for i in RARE_WORDS.end..FLOW_WORDS {
-                    d |= diff(i);
-                }
-            }
-            Span::Sparse(words) => {
-                for &i in words {
-                    d |= diff(word_index(i));
-                }
-            }
-        }
+        self.span.for_each(|i| d |= diff(i));
         d == 0
     }
 }

@@ -29,6 +29,18 @@ pub const RARE_WORDS: std::ops::Range<usize> = 7..14;
 const _: () = assert!(std::mem::offset_of!(Flow, ipv6_src) == RARE_WORDS.start * 8);
 const _: () = assert!(std::mem::offset_of!(Flow, arp_tha) + 2 == RARE_WORDS.end * 8);
 
+/// Calls `f` with the index of every word outside [`RARE_WORDS`], in order: two loops of
+/// constant length, which the compiler unrolls.
+#[inline(always)]
+pub fn for_common_words(mut f: impl FnMut(usize)) {
+    for i in 0..RARE_WORDS.start {
+        f(i);
+    }
+    for i in RARE_WORDS.end..FLOW_WORDS {
+        f(i);
+    }
+}
+
 /// `dl_type` of a frame without an Ethertype (802.3 with LLC), as Open vSwitch records it.
 pub const DL_TYPE_NONE: u16 = 0x05ff;
 /// Bit set in a VLAN TCI field when the tag is present (OpenFlow's `OFPVID_PRESENT`).
