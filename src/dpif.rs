@@ -15,7 +15,7 @@ use ofproto_bridge::ofctl::FlowMod;
 use ofproto_bridge::rule::Rule;
 use ofproto_bridge::table::{RuleMeta, RuleRef};
 use ofproto_bridge::xlate::{
-    revalidate, translate, Revalidation, XlateHooks, XlateParams, Xlation,
+    revalidate, translate, Revalidation, XlateHooks, XlateParams, Xlation, MAX_RECIRC_DEPTH,
 };
 use ofproto_bridge::{DropReason, OdpAction, PortNo};
 use serde::Serialize;
@@ -697,17 +697,119 @@ struct Packet<'a> {
     output_seen: bool,
 }
 
-/// What [`Worker::express`] did with a staged packet.
-enum Express {
-    /// It handled the packet.
+/// Whether [`Worker::try_plan`] leaves a plan for runs ([`execute::Plan::batch`]) to a
+/// [`Run`] instead of running it.
+#[derive(Clone, Copy)]
+enum Batching {
+    /// It runs every plan.
+    Never,
+    /// It leaves a plan for runs ([`Tried::Batch`]) and runs the others. In both modes an
+    /// extension's verdict other than pass is left to the caller ([`Tried::Stopped`]).
+    Join,
+    /// It leaves a plan for runs and runs only the others that output nothing (holding the
+    /// rest, [`Tried::Held`]).
+    JoinOrHold,
+}
+
+/// What [`Worker::try_plan`] did.
+enum Tried {
+    /// It ran the plan; the packet met this fate.
     Done(Fate),
-    /// It handled the packet's first pass, which recirculates with this id (whether the pass
-    /// output the packet is in its [`Packet`]).
+    /// It ran the plan, which recirculates with this id (whether the pass output the packet
+    /// is in its [`Packet`]).
     Recirc(u32),
-    /// This megaflow holds for the packet (laid out so), and has no plan that fits it.
-    Hit(MfRef, Layout),
-    /// No megaflow holds for the packet (the `n`th of the stage): translate it.
-    Miss(usize),
+    /// No compiled plan fits the packet: nothing ran.
+    NoPlan,
+    /// The plan is one for runs, for frames of at least `min_len` bytes: nothing ran but its
+    /// lead extension, if it has one (`lead`); the packet was `len` bytes long before.
+    Batch {
+        min_len: usize,
+        len: usize,
+        lead: bool,
+    },
+    /// Extension action `ordinal` of the plan returned this verdict (not a pass) for the
+    /// packet, `len` bytes long before: the caller acts on it and counts the hit.
+    Stopped {
+        ordinal: usize,
+        verdict: ExtVerdict,
+        len: usize,
+    },
+    /// The plan is not one for runs, and [`Batching::JoinOrHold`] held it: nothing ran.
+    Held,
+}
+
+/// Consecutive packets of a batch stage, `start..end`, whose last pass hit megaflow `mf`
+/// with a plan for runs ([`execute::Plan::batch`]), not run yet (but for its lead extension):
+/// they go through the plan together ([`Worker::run_batched`]) before any later packet of the
+/// batch outputs anything, is translated or has a plan run that outputs, as Open vSwitch's
+/// per-flow batches do, but without reordering any port's frames. Later packets whose passes
+/// output nothing (an extension, a recirculation) may run before it: they touch only their
+/// own frame and extension maps, which a plan for runs does not read.
+#[derive(Clone, Copy)]
+struct Run {
+    mf: MfRef,
+    /// The layout and shortest frame the megaflow's plan fits.
+    layout: Layout,
+    min_len: usize,
+    start: usize,
+    end: usize,
+    /// The packets' bytes.
+    bytes: u64,
+    /// Whether the megaflow's plan starts with an extension, which every packet runs before
+    /// it joins (so the run takes packets only through [`Worker::try_plan`]).
+    lead: bool,
+}
+
+impl Run {
+    const EMPTY: Run = Run {
+        mf: MfRef::NONE,
+        layout: Layout::EMPTY,
+        min_len: 0,
+        start: 0,
+        end: 0,
+        bytes: 0,
+        lead: false,
+    };
+
+    /// The run of the `i`th packet alone, of `len` bytes, through megaflow `mf` whose plan
+    /// fits frames laid out as `layout` and at least `min_len` bytes long.
+    fn new(mf: MfRef, layout: Layout, min_len: usize, i: usize, len: usize) -> Run {
+        Run {
+            mf,
+            layout,
+            min_len,
+            start: i,
+            end: i + 1,
+            bytes: len as u64,
+            lead: false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether the `i`th packet of the stage, which megaflow `mf` holds for, laid out as
+    /// `layout` and `len` bytes long, continues the run: it follows the run's last packet
+    /// and fits its plan.
+    #[inline]
+    fn takes(&self, i: usize, mf: MfRef, layout: &Layout, len: usize) -> bool {
+        mf == self.mf
+            && i == self.end
+            && !self.lead
+            && *layout == self.layout
+            && len >= self.min_len
+    }
+}
+
+/// Counts `n` packets of a batch that met `fate` into the batch's forwarded count or the
+/// ingress port's drops.
+#[inline]
+fn tally(forwarded: &mut u64, port: &mut PortCounters, fate: Fate, n: usize) {
+    match fate {
+        Fate::Forwarded => *forwarded += n as u64,
+        Fate::Dropped(r) => port.drops[r as usize] += n as u64,
+    }
 }
 
 /// How a packet's first pass starts.
@@ -1268,8 +1370,27 @@ impl Worker {
                     }
                 }
             }
-            for (i, (pkt, &ts)) in pkts.iter_mut().zip(stamps).enumerate() {
-                bytes += pkt.len() as u64;
+            let mut run = Run::EMPTY;
+            'packets: for i in 0..pkts.len() {
+                // The packets before this one, where the run is, and this one.
+                let (done, rest) = pkts.split_at_mut(i);
+                let (pkt, ts) = (&mut rest[0], stamps[i]);
+                // Runs the waiting run, if any, before the packet outputs anything.
+                macro_rules! flush {
+                    ($tx:expr) => {
+                        self.flush_run(&mut run, done, stamps, $tx, pi, &mut forwarded)
+                    };
+                }
+                let len = pkt.len();
+                bytes += len as u64;
+                let found = staged.then(|| self.lookup_staged(i, pkt, in_port, ts));
+                if let Some(Some(r)) = found {
+                    if run.takes(i, r, &self.keys[i].layout, len) {
+                        run.end = i + 1;
+                        run.bytes += len as u64;
+                        continue;
+                    }
+                }
                 let packet = &mut Packet {
                     in_port,
                     pkt,
@@ -1277,22 +1398,86 @@ impl Worker {
                     tx: &mut *tx,
                     output_seen: false,
                 };
-                let fate = match staged.then(|| self.express(i, packet)) {
-                    Some(Express::Done(f)) => f,
-                    Some(Express::Hit(r, layout)) => {
-                        self.pipeline_synced(hook, Start::Hit(r, layout), packet)
+                // The megaflow of the pass under way and the packet's layout, and how many
+                // times the packet recirculated.
+                let (mut r, mut layout, mut passes) = match found {
+                    Some(Some(r)) => (r, self.keys[i].layout, 0),
+                    Some(None) => {
+                        flush!(packet.tx);
+                        let fate = self.pipeline_synced(hook, Start::Miss(i), 0, packet);
+                        tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                        continue;
                     }
-                    Some(Express::Miss(k)) => self.pipeline_synced(hook, Start::Miss(k), packet),
-                    Some(Express::Recirc(id)) => {
-                        self.pipeline_synced(hook, Start::Recirc(id), packet)
+                    None => {
+                        let fate = self.pipeline_synced(hook, Start::Extract, 0, packet);
+                        tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                        continue;
                     }
-                    None => self.pipeline_synced(hook, Start::Extract, packet),
                 };
-                match fate {
-                    Fate::Forwarded => forwarded += 1,
-                    Fate::Dropped(r) => self.ports[pi].1.drops[r as usize] += 1,
-                }
+                let start = loop {
+                    let batching = if run.len() == 0 {
+                        Batching::Join
+                    } else {
+                        Batching::JoinOrHold
+                    };
+                    match self.try_plan(r, layout, packet, batching) {
+                        Tried::Done(f) => {
+                            tally(&mut forwarded, &mut self.ports[pi].1, f, 1);
+                            continue 'packets;
+                        }
+                        Tried::Batch { min_len, len, lead } => {
+                            if run.mf == r && run.end == i {
+                                run.end = i + 1;
+                                run.bytes += len as u64;
+                            } else {
+                                flush!(packet.tx);
+                                run = Run::new(r, layout, min_len, i, len);
+                                run.lead = lead;
+                            }
+                            continue 'packets;
+                        }
+                        // The run goes first; then the packet, again.
+                        Tried::Held => {
+                            flush!(packet.tx)
+                        }
+                        Tried::Stopped {
+                            ordinal,
+                            verdict,
+                            len,
+                        } => {
+                            flush!(packet.tx);
+                            let fate = self.act_on(verdict, packet);
+                            self.count_hit(r, len as u64, Some(ordinal), ts);
+                            tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                            continue 'packets;
+                        }
+                        Tried::NoPlan => break Start::Hit(r, layout),
+                        Tried::Recirc(id) if packet.output_seen || passes == MAX_RECIRC_DEPTH => {
+                            break Start::Recirc(id)
+                        }
+                        // The next pass looked up here, so that its plan may join a run too.
+                        Tried::Recirc(id) => {
+                            passes += 1;
+                            self.c.recirculations += 1;
+                            match self.lookup_recirculated(id, packet) {
+                                Ok((r2, l2)) => (r, layout) = (r2, l2),
+                                Err(miss) => {
+                                    flush!(packet.tx);
+                                    let end = self.miss(&miss.0, miss.1, None, packet);
+                                    let fate = self.passes(end, passes, packet);
+                                    self.sync_if_needed(ts);
+                                    tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                                    continue 'packets;
+                                }
+                            }
+                        }
+                    }
+                };
+                flush!(packet.tx);
+                let fate = self.pipeline_synced(hook, start, passes, packet);
+                tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
             }
+            self.flush_run(&mut run, pkts, stamps, tx, pi, &mut forwarded);
         }
         let p = &mut self.ports[pi].1;
         p.rx_packets += n as u64;
@@ -1321,7 +1506,7 @@ impl Worker {
             tx,
             output_seen: false,
         };
-        let fate = self.pipeline(hook, Start::Extract, packet);
+        let fate = self.pipeline(hook, Start::Extract, 0, packet);
         let p = &mut self.ports[pi].1;
         p.rx_packets += 1;
         p.rx_bytes += len;
@@ -1391,17 +1576,24 @@ impl Worker {
         &mut self,
         hook: Option<u32>,
         start: Start,
+        passes: u32,
         packet: &mut Packet<'_>,
     ) -> Fate {
-        let fate = self.pipeline(hook, start, packet);
+        let fate = self.pipeline(hook, start, passes, packet);
         self.sync_if_needed(packet.ts_ns);
         fate
     }
 
     /// Runs a packet through its port hook and its passes; `start` says what the batch stage
-    /// did for the first pass (when it did anything, there is no hook, and `packet` says
-    /// whether that pass output it).
-    fn pipeline(&mut self, hook: Option<u32>, start: Start, packet: &mut Packet<'_>) -> Fate {
+    /// did for the pass under way (when it did anything, there is no hook, and `packet` says
+    /// whether an earlier pass output it), after `passes` recirculations.
+    fn pipeline(
+        &mut self,
+        hook: Option<u32>,
+        start: Start,
+        passes: u32,
+        packet: &mut Packet<'_>,
+    ) -> Fate {
         if let Some(hook) = hook {
             if let Some(info) = self.exts.get(hook).cloned() {
                 let (in_port, ts_ns) = (packet.in_port, packet.ts_ns);
@@ -1419,7 +1611,7 @@ impl Worker {
                 }
             }
         }
-        let mut end = match start {
+        let end = match start {
             Start::Hit(r, layout) => self.run_actions(r, layout, packet),
             Start::Miss(i) => {
                 let k = self.keys[i];
@@ -1433,14 +1625,18 @@ impl Worker {
             Start::Extract => self.pass(0, packet),
             Start::Recirc(id) => PassEnd::Recirc(id),
         };
-        let mut passes = 0;
+        self.passes(end, passes, packet)
+    }
+
+    /// The packet's passes after one that ended so, `passes` recirculations into them.
+    fn passes(&mut self, mut end: PassEnd, mut passes: u32, packet: &mut Packet<'_>) -> Fate {
         loop {
             match end {
                 PassEnd::Done(f) => return f,
                 PassEnd::Recirc(id) => {
                     passes += 1;
                     self.c.recirculations += 1;
-                    if passes > ofproto_bridge::xlate::MAX_RECIRC_DEPTH {
+                    if passes > MAX_RECIRC_DEPTH {
                         return stopped(packet.output_seen, DropReason::TooDeep);
                     }
                     end = self.pass(id, packet);
@@ -1449,48 +1645,142 @@ impl Worker {
         }
     }
 
-    /// The first pass of a staged packet (the `i`th of the stage) without the general pass's
-    /// set-up: the megaflow [`Worker::cached`] finds, run here when its compiled actions fit
-    /// the packet; one without a fitting plan goes back as a hit, no megaflow as a miss.
-    #[inline]
-    fn express(&mut self, i: usize, packet: &mut Packet<'_>) -> Express {
-        let k = &self.keys[i];
-        let (layout, hash) = (k.layout, self.emc_lookup.then_some(k.hash));
+    /// A pass with recirculation id `id` looked up as [`Worker::pass`] does, without running
+    /// anything: the megaflow that holds for the packet and its layout, or the key and guard
+    /// to translate.
+    fn lookup_recirculated(
+        &mut self,
+        id: u32,
+        packet: &mut Packet<'_>,
+    ) -> Result<(MfRef, Layout), Box<(Flow, Guard)>> {
         let Packet {
             in_port,
             ref mut pkt,
             ts_ns,
             ..
         } = *packet;
+        let mut flow = Flow::default();
+        let layout = extract(pkt.data(), in_port, &mut flow);
+        flow.recirc_id = id;
+        self.memo.clear();
+        let guard = Guard {
+            layout,
+            len: pkt.len() as u32,
+        };
+        match self.cached(Key::Local(&flow), None, &guard, pkt, in_port, ts_ns) {
+            Some(r) => Ok((r, layout)),
+            None => Err(Box::new((flow, guard))),
+        }
+    }
+
+    /// Looks up the staged key of the `i`th packet of the stage without the general pass's
+    /// set-up: the megaflow [`Worker::cached`] finds.
+    #[inline]
+    fn lookup_staged(
+        &mut self,
+        i: usize,
+        pkt: &mut PacketBuf,
+        in_port: PortNo,
+        ts_ns: u64,
+    ) -> Option<MfRef> {
+        let k = &self.keys[i];
+        let (layout, hash) = (k.layout, self.emc_lookup.then_some(k.hash));
         let guard = Guard {
             layout,
             len: pkt.len() as u32,
         };
         self.memo.clear();
-        let Some(r) = self.cached(Key::Staged(i), hash, &guard, pkt, in_port, ts_ns) else {
-            return Express::Miss(i);
-        };
-        match self.try_plan(r, layout, packet) {
-            Some(PassEnd::Done(fate)) => Express::Done(fate),
-            Some(PassEnd::Recirc(id)) => Express::Recirc(id),
-            None => Express::Hit(r, layout),
+        self.cached(Key::Staged(i), hash, &guard, pkt, in_port, ts_ns)
+    }
+
+    /// Runs `run` if it holds packets ([`Worker::run_batched`]), counting their fate into
+    /// `forwarded` or the drops of port `pi`, and empties it.
+    #[inline(always)]
+    fn flush_run(
+        &mut self,
+        run: &mut Run,
+        pkts: &mut [PacketBuf],
+        stamps: &[u64],
+        tx: &mut dyn TxSink,
+        pi: usize,
+        forwarded: &mut u64,
+    ) {
+        if run.len() > 0 {
+            let fate = self.run_batched(*run, pkts, stamps, tx);
+            tally(forwarded, &mut self.ports[pi].1, fate, run.len());
+            *run = Run::EMPTY;
         }
+    }
+
+    /// Runs the packets of `run` (of `pkts`, stamped `stamps`) through their megaflow's plan a
+    /// step at a time (after its lead extension, which they ran as they joined) and counts
+    /// them; the fate of each of them.
+    #[inline(never)]
+    fn run_batched(
+        &mut self,
+        run: Run,
+        pkts: &mut [PacketBuf],
+        stamps: &[u64],
+        tx: &mut dyn TxSink,
+    ) -> Fate {
+        let Worker { mf, ports, .. } = self;
+        let m = mf.get(run.mf).expect("live megaflow");
+        let (plan, actions) = m.compiled().expect("a run's megaflow has a plan");
+        let (pkts, stamps) = (&mut pkts[run.start..run.end], &stamps[run.start..run.end]);
+        let mut output_seen = false;
+        // The lead extension ran as each packet joined.
+        let skip = usize::from(plan.lead_ext.is_some());
+        for &step in &plan.steps[skip..] {
+            match step {
+                execute::Step::Output { port, slot } => {
+                    output_seen = true;
+                    let mut bytes = 0;
+                    for (p, &ts) in pkts.iter().zip(stamps) {
+                        bytes += p.len() as u64;
+                        tx.transmit(port, p.data(), ts);
+                    }
+                    let c = &mut ports[slot as usize].1;
+                    c.tx_packets += run.len() as u64;
+                    c.tx_bytes += bytes;
+                }
+                _ => plan.rewrite_all(step, actions, pkts),
+            }
+        }
+        let fate = match plan.end {
+            execute::PlanEnd::Drop(_) if output_seen => Fate::Forwarded,
+            execute::PlanEnd::Drop(reason) => Fate::Dropped(reason),
+            execute::PlanEnd::Recirc(_) => unreachable!("a plan for runs does not recirculate"),
+        };
+        let last = stamps[stamps.len() - 1];
+        self.count_hits(run.mf, run.len() as u64, run.bytes, last);
+        fate
     }
 
     /// Executes megaflow `r`'s actions on the packet, through its plan when one fits, and
     /// counts it.
     #[inline]
     fn run_megaflow(&mut self, r: MfRef, layout: Layout, packet: &mut Packet<'_>) -> PassEnd {
-        match self.try_plan(r, layout, packet) {
-            Some(end) => end,
-            None => self.run_actions(r, layout, packet),
+        match self.try_plan(r, layout, packet, Batching::Never) {
+            Tried::Done(fate) => PassEnd::Done(fate),
+            Tried::Recirc(id) => PassEnd::Recirc(id),
+            Tried::NoPlan => self.run_actions(r, layout, packet),
+            Tried::Batch { .. } | Tried::Held | Tried::Stopped { .. } => {
+                unreachable!("not batching")
+            }
         }
     }
 
     /// Runs megaflow `r`'s compiled plan on the packet and counts it, if a plan fits the
-    /// packet (and no extension in it can move the headers it rewrites).
+    /// packet (and no extension in it can move the headers it rewrites), unless `batching`
+    /// says otherwise.
     #[inline(always)]
-    fn try_plan(&mut self, r: MfRef, layout: Layout, packet: &mut Packet<'_>) -> Option<PassEnd> {
+    fn try_plan(
+        &mut self,
+        r: MfRef,
+        layout: Layout,
+        packet: &mut Packet<'_>,
+        batching: Batching,
+    ) -> Tried {
         let Worker {
             mf,
             ports,
@@ -1508,10 +1798,38 @@ impl Worker {
                     |p| port_slot(ports, p),
                     |idx| relayout_known(exts, idx, packet.pkt.data(), &layout),
                 );
-                mf.plan(&layout, len)?
+                match mf.plan(&layout, len) {
+                    Some(p) => p,
+                    None => return Tried::NoPlan,
+                }
             }
-            None => return None,
+            None => return Tried::NoPlan,
         };
+        match batching {
+            Batching::Never => {}
+            _ if plan.batch => {
+                let min_len = plan.min_len as usize;
+                if let Some(idx) = plan.lead_ext {
+                    let v = ext_runs.run_in(exts, idx, packet.pkt, packet.in_port, packet.ts_ns);
+                    if !matches!(v, ExtVerdict::Pass) {
+                        return Tried::Stopped {
+                            ordinal: 0,
+                            verdict: v,
+                            len,
+                        };
+                    }
+                }
+                return Tried::Batch {
+                    min_len,
+                    len,
+                    lead: plan.lead_ext.is_some(),
+                };
+            }
+            // A plan that outputs nothing may run before the waiting run: it changes only its
+            // own packet (and extension maps, which no plan for runs reads).
+            Batching::JoinOrHold if !plan.quiet => return Tried::Held,
+            _ => {}
+        }
         let before = packet.output_seen;
         let end = if plan.exts {
             run_ext_plan(plan, actions, ports, exts, ext_runs, packet)
@@ -1522,16 +1840,26 @@ impl Worker {
         match end {
             Planned::End(end) => {
                 self.count_hit(r, len, None, ts_ns);
-                Some(end)
+                match end {
+                    PassEnd::Done(fate) => Tried::Done(fate),
+                    PassEnd::Recirc(id) => Tried::Recirc(id),
+                }
+            }
+            Planned::Stopped(ordinal, verdict) if !matches!(batching, Batching::Never) => {
+                Tried::Stopped {
+                    ordinal,
+                    verdict,
+                    len: len as usize,
+                }
             }
             Planned::Stopped(ordinal, v) => {
                 let fate = self.act_on(v, packet);
                 self.count_hit(r, len, Some(ordinal), ts_ns);
-                Some(PassEnd::Done(fate))
+                Tried::Done(fate)
             }
             Planned::Unfit => {
                 debug_assert_eq!(before, packet.output_seen, "nothing ran");
-                None
+                Tried::NoPlan
             }
         }
     }
@@ -1567,9 +1895,16 @@ impl Worker {
                 .count(len, stop, ts_ns);
             return;
         }
+        self.count_hits(r, 1, len, ts_ns);
+    }
+
+    /// Counts `n` packets of `bytes` bytes in all that went through every action of megaflow
+    /// `r`, the last at `ts_ns`, into `pending`.
+    #[inline]
+    fn count_hits(&mut self, r: MfRef, n: u64, bytes: u64, ts_ns: u64) {
         let add = |p: &mut (MfRef, u64, u64, u64)| {
-            p.1 += 1;
-            p.2 += len;
+            p.1 += n;
+            p.2 += bytes;
             p.3 = ts_ns;
         };
         match &mut self.pending {
@@ -1577,7 +1912,7 @@ impl Worker {
             [_, Some(p)] if p.0 == r => add(p),
             [latest, older] => {
                 count_pending(&mut self.mf, older.take());
-                *older = latest.replace((r, 1, len, ts_ns));
+                *older = latest.replace((r, n, bytes, ts_ns));
             }
         }
     }
@@ -2422,13 +2757,18 @@ table=0,priority=0,actions=drop
 ";
 
     fn frame(f: u32) -> Vec<u8> {
+        udp_to(f, 53)
+    }
+
+    /// Flow `f`'s frame to UDP port `tp_dst`.
+    fn udp_to(f: u32, tp_dst: u16) -> Vec<u8> {
         udp4_frame(
             [0, 0, 0, 0, 0, 1],
             [0, 0, 0, 0, 0, 2],
             0x0a00_0000 | f,
             0x0a01_0001,
             1024 + f as u16,
-            53,
+            tp_dst,
             &[0; 18],
         )
     }
@@ -2564,5 +2904,222 @@ table=0,priority=0,actions=drop
         });
         run_batches(&mut w, 4 * EMC_WINDOW, |i| 2 + i % 20_000);
         assert!(w.emc_lookup);
+    }
+
+    /// What processing `warm` one packet at a time, then `batch` (in one batch when
+    /// `batched`, else one packet at a time), all on port 1, shows: the frames out in order,
+    /// the rule counters, the worker's counters, and the megaflows with their hits.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a test's observations, compared whole"
+    )]
+    fn observe(
+        dp: &Arc<Datapath>,
+        warm: &[Vec<u8>],
+        batch: &[Vec<u8>],
+        batched: bool,
+    ) -> (
+        Vec<(PortNo, Vec<u8>)>,
+        Vec<(String, u64, u64)>,
+        DpStats,
+        Vec<(String, u64)>,
+    ) {
+        let mut w = dp.worker(0);
+        let mut out = Vec::new();
+        let mut sink = |p: PortNo, f: &[u8], _ts: u64| out.push((p, f.to_vec()));
+        for (t, f) in warm.iter().enumerate() {
+            w.process(1, &mut PacketBuf::from_slice(f), t as u64, &mut sink);
+        }
+        if batched {
+            let mut b = Batch::new();
+            for (t, f) in batch.iter().enumerate() {
+                assert!(b.push(f, 100 + t as u64));
+            }
+            w.process_batch(1, &mut b, &mut sink);
+        } else {
+            for (t, f) in batch.iter().enumerate() {
+                w.process(1, &mut PacketBuf::from_slice(f), 100 + t as u64, &mut sink);
+            }
+        }
+        w.sync(1000);
+        let rules = dp
+            .dump_flows()
+            .iter()
+            .map(|(_, r, m)| (format!("{r:?}"), m.stats.packets, m.stats.bytes))
+            .collect();
+        let mut flows = w.dump_megaflows();
+        flows.sort_by(|a, b| a.text.cmp(&b.text));
+        let flows = flows.iter().map(|m| (m.text.clone(), m.packets)).collect();
+        (out, rules, w.stats(), flows)
+    }
+
+    /// A batch whose packets hit, in turn, a megaflow with a plan for runs (rewrites and one
+    /// output), one whose plan outputs twice (not one for runs), one that drops (a run with
+    /// no output), and a flow that needs an upcall: the outputs, fates and counters are the
+    /// ones packet-by-packet processing gives.
+    #[test]
+    fn runs_of_one_megaflow_keep_the_order_of_the_batch() {
+        const FLOWS: &str = "\
+table=0,priority=100,udp,tp_dst=53,actions=mod_dl_dst:00:00:00:00:00:aa,dec_ttl,output:2
+table=0,priority=100,udp,tp_dst=54,actions=output:2,mod_nw_tos:4,output:3
+table=0,priority=100,udp,tp_dst=55,actions=drop
+table=0,priority=100,udp,tp_dst=56,actions=mod_dl_src:00:00:00:00:00:bb,output:3
+";
+        let pkt = udp_to;
+        // Each flow's megaflow is installed and hit once (which compiles its plan), but 56's.
+        let warm: Vec<_> = [53, 54, 55, 53, 54, 55]
+            .iter()
+            .map(|&d| pkt(0, d))
+            .collect();
+        let batch: Vec<_> = [
+            (1, 53),
+            (2, 53),
+            (3, 54),
+            (4, 53),
+            (5, 55),
+            (6, 55),
+            (7, 53),
+            (8, 56),
+            (9, 53),
+            (10, 53),
+            (11, 56),
+            (12, 54),
+            (13, 54),
+            (14, 53),
+        ]
+        .iter()
+        .map(|&(f, d)| pkt(f, d))
+        .collect();
+        let observe = |batched: bool| {
+            let dp = Datapath::new(DpConfig::default());
+            for p in 1..=3 {
+                dp.add_port(p);
+            }
+            dp.add_flows(FLOWS, 0).unwrap();
+            observe(&dp, &warm, &batch, batched)
+        };
+        let (out, rules, stats, flows) = observe(true);
+        let want = observe(false);
+        assert_eq!(out, want.0, "outputs, in order");
+        assert_eq!(rules, want.1, "rule counters");
+        assert_eq!(stats, want.2, "port and cache counters");
+        assert_eq!(flows, want.3, "megaflow counters");
+        // The warm-up's six packets output six frames and dropped two; the batch's fourteen:
+        // nine output once, three twice, two dropped.
+        assert_eq!(out.len(), 6 + 9 + 3 * 2);
+        assert_eq!(stats.ports[&1].drops[&DropReason::Action], 2 + 2);
+    }
+
+    /// Runs through plans that start with an extension (`bpf(X),goto_table:1` under
+    /// reclassify=verifier) and through recirculated passes (reclassify=always), with an
+    /// extension that drops some packets and one that sends some back (XDP_TX) while a run
+    /// waits: the outputs in order, the counters and the extension runs are the ones
+    /// packet-by-packet processing gives.
+    #[test]
+    fn runs_after_extensions_and_recirculations_keep_the_order_of_the_batch() {
+        use crate::packet::{builder, icmpv4, ipv4};
+        const FLOWS: &str = "\
+table=0,priority=100,udp,tp_dst=53,actions=bpf(ttl),goto_table:1
+table=0,priority=100,icmp,actions=bpf(echo),goto_table:1
+table=0,priority=90,udp,tp_dst=54,actions=mod_dl_dst:00:00:00:00:00:bb,output:3
+table=1,priority=10,ip,actions=mod_dl_dst:00:00:00:00:00:aa,output:2
+";
+        let udp = |f: u32, tp_dst: u16, ttl: u8| {
+            let mut p = udp_to(f, tp_dst);
+            p[22] = ttl;
+            let mut c = [0u8; 20];
+            c.copy_from_slice(&p[14..34]);
+            c[10..12].fill(0);
+            let cs = crate::packet::checksum::checksum(&c);
+            p[24..26].copy_from_slice(&cs.to_be_bytes());
+            p
+        };
+        let icmp = |f: u32, msg_type: u8| {
+            let ip = ipv4::Repr {
+                src: 0x0a00_0000 | f,
+                dst: 0x0a01_0001,
+                ttl: 64,
+                ..Default::default()
+            };
+            let l4 = builder::L4::Icmpv4(icmpv4::Repr {
+                msg_type,
+                code: 0,
+                rest: [0, 1, 0, f as u8],
+            });
+            let eth = crate::packet::ethernet::Repr {
+                dst: [0, 0, 0, 0, 0, 2],
+                src: [0, 0, 0, 0, 0, 1],
+                vlans: [None; 2],
+                ethertype: crate::packet::ethertype::IPV4,
+            };
+            builder::ethernet(&eth, &builder::ipv4(&ip, &l4, &[7; 8]))
+        };
+        // Every megaflow installed and hit once (which compiles its plan).
+        let warm = [
+            udp(0, 53, 64),
+            udp(0, 53, 64),
+            udp(0, 54, 64),
+            udp(0, 54, 64),
+        ];
+        let batch = [
+            udp(1, 53, 64),
+            udp(2, 53, 64),
+            udp(3, 53, 1), // dropped by the extension
+            udp(4, 53, 64),
+            udp(5, 54, 64),
+            udp(6, 54, 64),
+            udp(7, 53, 64),
+            udp(8, 53, 64),
+            icmp(9, 8), // sent back by the extension while a run waits
+            udp(10, 53, 64),
+            icmp(11, 0), // passed by the extension
+            icmp(12, 0),
+            udp(13, 53, 2),
+            udp(14, 54, 64),
+            icmp(15, 8),
+            icmp(16, 8),
+        ];
+        let object = |f: &str| {
+            std::fs::read(format!("{}/extensions/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let observe = |policy: Reclassify, batched: bool| {
+            let dp = Datapath::new(DpConfig::default());
+            for p in 1..=3 {
+                dp.add_port(p);
+            }
+            for (name, file) in [("ttl", "ttl_dec.o"), ("echo", "icmp_echo.o")] {
+                dp.load_extension(name, &object(file), &LoadOptions::default())
+                    .unwrap();
+            }
+            dp.set_reclassify(policy);
+            dp.add_flows(FLOWS, 0).unwrap();
+            let seen = observe(&dp, &warm, &batch, batched);
+            let runs: Vec<_> = ["ttl", "echo"]
+                .iter()
+                .map(|n| {
+                    let s = dp.extension(n).unwrap().stats();
+                    (s.runs, s.drops)
+                })
+                .collect();
+            (seen, runs)
+        };
+        for policy in [Reclassify::Verifier, Reclassify::Always] {
+            let ((out, rules, stats, flows), runs) = observe(policy, true);
+            let (want, want_runs) = observe(policy, false);
+            assert_eq!(out, want.0, "outputs, in order ({policy:?})");
+            assert_eq!(rules, want.1, "rule counters ({policy:?})");
+            assert_eq!(stats, want.2, "port and cache counters ({policy:?})");
+            assert_eq!(flows, want.3, "megaflow counters ({policy:?})");
+            assert_eq!(runs, want_runs, "extension runs ({policy:?})");
+            // Warm-up: four frames out. Batch: ten UDP and two ICMP frames forwarded, three
+            // echo requests sent back, one UDP packet dropped by the extension.
+            assert_eq!(out.len(), 4 + 12 + 3, "{policy:?}");
+            assert_eq!(runs, [(2 + 8, 1), (5, 0)], "{policy:?}");
+            assert_eq!(
+                out[4 + 7].0,
+                1,
+                "the first echo reply leaves on port 1 ({policy:?})"
+            );
+        }
     }
 }

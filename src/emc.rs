@@ -51,27 +51,50 @@ pub fn hash(key: &Flow) -> u64 {
     fold_mul(h, HASH_MUL ^ 0x5851_f42d_4c95_7f2d)
 }
 
-/// Whether two keys are equal: 16 bytes at a time, without early exit (LLVM turns the
-/// portable word loop into a chain of compare-and-branch pairs).
+/// Whether an IPv4 key's [`RARE_WORDS`] are all zero, as in every key the parser makes.
 #[inline]
-fn same_key(a: &Flow, b: &Flow) -> bool {
+fn rare_words_zero(key: &Flow) -> bool {
+    key.words()[RARE_WORDS].iter().all(|&w| w == 0)
+}
+
+/// The 16-byte pieces of a key that hold none of its [`RARE_WORDS`] (words 7 to 13): pieces
+/// 4 to 6 hold nothing else, piece 3 holds word 6 beside word 7.
+#[cfg(target_arch = "x86_64")]
+const COMMON_PIECES: [usize; 5] = [0, 1, 2, 3, 7];
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(
+    RARE_WORDS.start == 7 && RARE_WORDS.end == 14 && ofproto_bridge::flow::FLOW_WORDS == 16
+);
+
+/// Whether a cached key `cached` equals the looked-up key `key`: 16 bytes at a time, without
+/// early exit (LLVM turns the portable word loop into a chain of compare-and-branch pairs).
+/// An IPv4 key is compared without the pieces that hold only [`RARE_WORDS`]: those are zero
+/// in every IPv4 key looked up (parser keys) and cached ([`Emc::insert`] takes no other), and
+/// the compared pieces include `dl_type`.
+#[inline]
+fn same_key(cached: &Flow, key: &Flow) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
         const N: usize = std::mem::size_of::<Flow>() / 16;
+        debug_assert!(key.dl_type != ethertype::IPV4 || rare_words_zero(key));
         let (pa, pb) = (
-            std::ptr::from_ref(a).cast::<__m128i>(),
-            std::ptr::from_ref(b).cast::<__m128i>(),
+            std::ptr::from_ref(cached).cast::<__m128i>(),
+            std::ptr::from_ref(key).cast::<__m128i>(),
         );
         // SAFETY: SSE2 is part of the x86_64 baseline; both pointers cover a whole `Flow`
         // (N * 16 bytes) and the loads are unaligned ones.
         unsafe {
+            let piece =
+                |i: usize| _mm_xor_si128(_mm_loadu_si128(pa.add(i)), _mm_loadu_si128(pb.add(i)));
             let mut d = _mm_setzero_si128();
-            for i in 0..N {
-                d = _mm_or_si128(
-                    d,
-                    _mm_xor_si128(_mm_loadu_si128(pa.add(i)), _mm_loadu_si128(pb.add(i))),
-                );
+            for i in COMMON_PIECES {
+                d = _mm_or_si128(d, piece(i));
+            }
+            if key.dl_type != ethertype::IPV4 {
+                for i in (0..N).filter(|i| !COMMON_PIECES.contains(i)) {
+                    d = _mm_or_si128(d, piece(i));
+                }
             }
             _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xffff
         }
@@ -79,7 +102,7 @@ fn same_key(a: &Flow, b: &Flow) -> bool {
     // `Flow`'s own equality: an or of the words' xors.
     #[cfg(not(target_arch = "x86_64"))]
     {
-        a == b
+        cached == key
     }
 }
 
@@ -195,6 +218,10 @@ impl Emc {
 
     /// Caches `key` → `mf`. `live` says whether a megaflow reference is still valid.
     pub fn insert(&mut self, key: &Flow, hash: u64, mf: MfRef, live: impl Fn(MfRef) -> bool) {
+        // Not cached: a lookup compares an IPv4 key without its rare words (see `same_key`).
+        if key.dl_type == ethertype::IPV4 && !rare_words_zero(key) {
+            return;
+        }
         let ways = Self::ways(hash);
         let sig = Self::sig(hash);
         // The same key already cached: update it in place.
@@ -299,6 +326,47 @@ mod tests {
                 assert!(!same_key(&b, &a), "byte {byte} bit {bit}");
             }
         }
+    }
+
+    #[test]
+    fn ipv4_keys_differing_in_any_bit_outside_the_rare_words_are_different() {
+        let a = Flow {
+            dl_type: ethertype::IPV4,
+            nw_src: 0x0a00_0001,
+            tp_dst: 53,
+            ..Flow::default()
+        };
+        assert!(same_key(&a, &a.clone()));
+        for word in (0..FLOW_WORDS).filter(|w| !RARE_WORDS.contains(w)) {
+            for bit in 0..64 {
+                let mut b = a;
+                b.words_mut()[word] ^= 1 << bit;
+                if b.dl_type != ethertype::IPV4 {
+                    assert!(!same_key(&b, &a), "word {word} bit {bit}");
+                    continue;
+                }
+                assert!(!same_key(&a, &b), "word {word} bit {bit}");
+                assert!(!same_key(&b, &a), "word {word} bit {bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_ipv4_key_with_rare_words_set_is_not_cached() {
+        let mut emc = Emc::new();
+        let mut k = Flow {
+            dl_type: ethertype::IPV4,
+            ..key(1)
+        };
+        k.words_mut()[RARE_WORDS.start] = 1;
+        let h = hash(&k);
+        emc.insert(&k, h, MfRef { slot: 3, gen: 1 }, |_| true);
+        assert!(emc.is_empty());
+        // Another kind of key with the same words set is.
+        k.dl_type = ethertype::IPV6;
+        let h = hash(&k);
+        emc.insert(&k, h, MfRef { slot: 3, gen: 1 }, |_| true);
+        assert_eq!(emc.lookup(&k, h), Some(MfRef { slot: 3, gen: 1 }));
     }
 
     #[test]

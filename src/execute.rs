@@ -333,6 +333,13 @@ pub struct Plan {
     pub relayout_checks: Box<[u32]>,
     /// Whether a step runs an extension.
     pub exts: bool,
+    /// Whether a run of packets may go through the plan's steps after its lead extension (all
+    /// of them if it has none) a step at a time, each step on every packet before the next
+    /// ([`Plan::rewrite_all`]): no other extension, at most one output and no recirculation,
+    /// so every frame is transmitted in the order packet by packet gives.
+    pub batch: bool,
+    /// Whether no step outputs the packet.
+    pub quiet: bool,
     /// The extension of the first step, when it is the plan's only extension step and no
     /// relayout check applies: the runner may run it, then the rest as a forwarding plan.
     pub lead_ext: Option<u32>,
@@ -495,6 +502,13 @@ impl Plan {
             Some(&Step::Ext { idx, .. }) if ordinal == 1 && relayout_checks.is_empty() => Some(idx),
             _ => None,
         };
+        let outputs = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Output { .. }))
+            .count();
+        let batch = (ordinal == 0 || ordinal == 1 && lead_ext.is_some())
+            && matches!(end, PlanEnd::Drop(_))
+            && outputs <= 1;
         Some(Plan {
             layout: *layout,
             min_len: u32::try_from(min_len).ok()?,
@@ -502,6 +516,8 @@ impl Plan {
             relayout_checks: relayout_checks.into(),
             exts: ordinal > 0,
             lead_ext,
+            batch,
+            quiet: outputs == 0,
             end,
         })
     }
@@ -526,6 +542,36 @@ impl Plan {
                 {
                     // A header the packet lacks is skipped silently, as Open vSwitch does.
                     let _ = set_masked(frame, &self.layout, field, value, mask);
+                }
+            }
+            Step::Ext { .. } | Step::Output { .. } => {}
+        }
+    }
+
+    /// [`Plan::rewrite`] on every packet of `pkts`, all of which the plan fits: the step is
+    /// told apart once, not once a packet.
+    #[inline]
+    pub fn rewrite_all(&self, step: Step, actions: &[OdpAction], pkts: &mut [PacketBuf]) {
+        match step {
+            Step::Mac { at, mac } => {
+                let at = at as usize;
+                for p in pkts {
+                    if let Some(d) = p.data_mut().get_mut(at..at + 6) {
+                        d.copy_from_slice(&mac);
+                    }
+                }
+            }
+            Step::Ttl { l3, ttl } => {
+                let l3 = l3 as usize;
+                for p in pkts {
+                    if let Some(h) = p.data_mut().get_mut(l3..).and_then(|h| h.first_chunk_mut()) {
+                        set_ipv4_ttl(h, ttl);
+                    }
+                }
+            }
+            Step::Set(_) => {
+                for p in pkts {
+                    self.rewrite(step, actions, p.data_mut());
                 }
             }
             Step::Ext { .. } | Step::Output { .. } => {}

@@ -207,6 +207,16 @@ impl Megaflow {
         };
     }
 
+    /// The compiled actions, whatever frames they fit, with the actions they were compiled
+    /// from; `None` when they need the general executor or were not compiled yet.
+    #[inline]
+    pub fn compiled(&self) -> Option<(&Plan, &[OdpAction])> {
+        match &self.plan {
+            Planned::Yes(p) => Some((p, &self.xlation.actions)),
+            _ => None,
+        }
+    }
+
     /// The compiled actions for a frame of `len` bytes laid out as `layout`, with the actions
     /// they were compiled from; `None` when they need the general executor, were compiled
     /// for another layout, or were not compiled yet.

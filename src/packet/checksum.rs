@@ -33,11 +33,11 @@ fn add(acc: u32, v: u32) -> u32 {
 
 /// Folds an unfolded sum to 16 bits (without complementing).
 #[inline]
-pub fn fold(mut s: u32) -> u16 {
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
+pub fn fold(s: u32) -> u16 {
+    // Two rounds, without a loop or a branch, fold any 32-bit sum: the first leaves at most
+    // 0xffff + 0xffff = 0x1fffe, and when that carries, its low half is at most 0xfffe.
+    let s = (s & 0xffff) + (s >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// The checksum field value for an unfolded sum: the folded sum, complemented.
@@ -176,7 +176,36 @@ mod tests {
         assert_eq!(sum(&[0xab]), 0xab00);
     }
 
+    /// One's-complement folding as defined: add the carries back until there are none.
+    fn fold_by_definition(mut s: u32) -> u16 {
+        while s >> 16 != 0 {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s as u16
+    }
+
+    #[test]
+    fn two_rounds_fold_the_extremes() {
+        for s in [
+            0,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0x1_ffff,
+            0xfffe_ffff,
+            0xffff_0000,
+            u32::MAX,
+        ] {
+            assert_eq!(fold(s), fold_by_definition(s), "{s:#x}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn two_rounds_fold_any_sum(s in any::<u32>()) {
+            prop_assert_eq!(fold(s), fold_by_definition(s));
+        }
+
         #[test]
         fn incremental_matches_full(mut data in proptest::collection::vec(any::<u8>(), 2..64),
                                     word in any::<prop::sample::Index>(), new in any::<u16>()) {
