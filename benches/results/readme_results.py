@@ -2,23 +2,19 @@
 import json, sys
 
 # What the JSON does not record: how this run was made, and the callgrind figures at its commit.
-RUN_NOTE = ('**This run (at a6ad50e) is the median, by fwd-1flow, of three full runs made back to back with '
-            'nothing else of ours running (load average about 1.3), on a shared KVM guest whose neighbours are not '
-            'ours (quieter this morning than the evening before): the same binary gave fwd-1flow 24.49, 24.61 and '
-            '24.49 Mpps, fwd-1flow-megaflow 20.61, 20.73 and 20.70, fwd-64k-1mf 18.36, 19.53 and 19.31, upcall '
-            '1.40, 1.48 and 1.39 M setups/s, action-ttl 1.86×, 1.74× and 1.75×, action-payload 1.69×, 1.72× and '
-            '1.70×, workers-2 1.89×, 1.95× and 1.99× (runs 1 and 3 tie on fwd-1flow; this is run 3). The runs of '
-            'the evening before, at 00e4c73 on a busier host, gave fwd-1flow 21.6, 23.3 and 18.8 Mpps, upcall 0.77, '
-            '1.20 and 0.93 M/s and workers-2 1.57×, 1.73× and 1.68×. Interleaved A/B runs of this morning\'s '
-            'changes: fwd-1flow-megaflow 19.04 / 19.02 → 20.24 / 20.73 Mpps (2665c2b), upcall 1.32–1.38 → '
-            '1.43–1.46 M/s (d037234), workers-2 1.26–1.76× → 1.73–2.01× in six pairs (282265b). Compare medians '
-            'across runs, not single figures. `scripts/ir-per-packet.sh NFLOWS [noemc] '
-            '[ttl=|payload=|nat=verifier|always]` counts instructions per packet with callgrind, which the '
-            'neighbours do not change: fwd-1flow 550, EMC off 569, 64k flows 589, action-ttl 740 with '
-            'reclassify=verifier and 1157 with reclassify=always, action-payload 810 and 1229, at this commit '
-            '(551, 624, 644, 740 / 1184 and 812 / 1255 at 00e4c73; 616, 687, 711, 801 / 1238 and 871 / 1311 at '
-            'f03e82c); an upcall (`Worker::miss`, inclusive) costs about 4670 instructions (4957 at ad87d1b, 5820 '
-            'at f03e82c).**\n')
+RUN_NOTE = ('**This run (at c0dc082) is the median, by fwd-1flow, of three full runs made back to back with '
+            'nothing else of ours running (load average about 1.4), on a shared KVM guest whose neighbours are not '
+            'ours: the same binary gave fwd-1flow 30.40, 30.55 and 30.55 Mpps, fwd-1flow-megaflow 21.87, 21.88 and '
+            '21.98, fwd-64k-1mf 20.58, 20.45 and 19.82, upcall 1.44, 1.38 and 1.43 M setups/s, action-ttl 1.83×, '
+            '1.84× and 1.82×, action-payload 1.77×, 1.75× and 1.74×, workers-2 1.83×, 1.88× and 1.81× (runs 2 and 3 '
+            'tie on fwd-1flow; this is run 2). The runs at a6ad50e, before runs of packets (c0dc082), gave '
+            'fwd-1flow 24.49, 24.61 and 24.49 Mpps, action-ttl 1.86×, 1.74× and 1.75× and action-payload 1.69×, '
+            '1.72× and 1.70×. Compare medians across runs, not single figures. `scripts/ir-per-packet.sh NFLOWS '
+            '[noemc] [ttl=|payload=|nat=verifier|always]` counts instructions per packet with callgrind, which '
+            'the neighbours do not change: fwd-1flow 427, EMC off 460, 64k flows 480, action-ttl 632 with '
+            'reclassify=verifier and 1006 with reclassify=always, action-payload 703 and 1076, at this commit '
+            '(550, 569, 589, 740 / 1157 and 810 / 1229 at a6ad50e; 616, 687, 711, 801 / 1238 and 871 / 1311 at '
+            'f03e82c); an upcall (`Worker::miss`, inclusive) costs about 4670 instructions (5820 at f03e82c).**\n')
 r = json.load(open('benches/results/bench.json'))
 m = r['machine']
 out = []
@@ -103,7 +99,7 @@ What the figures say, and what they do not:
   with `prefixes=none` installed one per flow. Their cost over the 1-megaflow scenarios is
   the decoy's larger mask and subtable, not 64k megaflows; the `upcall` scenario is the one
   with a megaflow per packet (a decoy on `tp_src`, which has no trie: 60000 megaflows a round).
-- **upcall** meets its target in this section's runs (1.39–1.48 M setups/s); on the busier
+- **upcall** meets its target in this section's runs (1.38–1.44 M setups/s); on a busier
   host of the evening before it crossed it from run to run (0.77–1.20). An upcall costs about
   4670 instructions (callgrind, `Worker::miss` inclusive): translation about 3230 (the
   classifier's staged lookup and prefix-trie walks, about 1360; committing the set-field
@@ -144,11 +140,14 @@ What the figures say, and what they do not:
   recirculated packet is handled alone, its key hashed right after it is written (the
   likely cause: the store-forwarding stall the batch stage avoids for first passes), where
   Open vSwitch recirculates a whole batch and derives the hash from the packet's RSS hash.
-  Batching recirculations would speed up reclassify=always (and action-nat) and lower
-  these ratios.
+  Since c0dc082 both policies end in runs (verifier's plan runs its extension as each packet
+  joins, always's recirculated pass is looked up in the batch loop and joins runs too), which
+  cuts what a packet costs anyway and raised the ratios: 632 / 1006 and 703 / 1076
+  instructions; action-ttl now meets 1.8× (1.82–1.84×), action-payload does not (1.74–1.77×;
+  payload_mask's run costs more than ttl_dec's).
 ''' % cap_words() + '''- **cranelift** refuses every benchmark extension (rbpf 0.4.1 compiles 64-bit conditional
   jumps as 32-bit ones), so `interp-vs-jit` compares the interpreter and the x86-64 JIT only.
-- **workers-2** (2 workers pinned to the 2 CPUs) measured 1.89–1.99× in this section's runs.
+- **workers-2** (2 workers pinned to the 2 CPUs) measured 1.81–1.88× in this section's runs (1.89–1.99× at a6ad50e).
   Before 282265b it reached 1.17–2.04× from run to run (1.57–1.73× in the three runs at
   00e4c73), which was put down to the host; but two separate single-worker processes, one on
   each CPU, each kept their solo rate (2.0× together), so the loss was ours: the bench made
@@ -180,9 +179,13 @@ What the figures say, and what they do not:
   the EMC-off path went to 569 and 64k flows to 589, and with the megaflow lookup now
   costing about what the exact-match hash and probe do, the exact-match cache saves only
   a few instructions a packet even at one flow.
-  fwd-1flow stays below its 30 Mpps target: 24–28 Mpps in the runs at 47ae0e3 and 9c63de6,
-  18.8–23.3 on the busy evening at 00e4c73, 24.5–24.6 in this section's runs; at this host's best (about 4.4
-  instructions a cycle at 3 GHz) 30 Mpps needs about 450 instructions a packet. Writing the fast parser's key as whole words (as
+  fwd-1flow was below its 30 Mpps target until c0dc082 (24.5–24.6 Mpps at a6ad50e, 550
+  instructions a packet): consecutive packets of a batch that hit one megaflow whose plan has
+  at most one output now go through it as a run, a step at a time, counted once (Open
+  vSwitch's per-flow batches, without reordering any port's frames), the exact-match probe
+  compares an IPv4 key without the pieces only IPv6/ND/ARP fill, and checksum folding is two
+  branch-free rounds: 427 instructions a packet, 30.4–30.6 Mpps in this section's runs, just
+  over the target. Writing the fast parser's key as whole words (as
   `miniflow_extract` does, so the hash's word loads forward from the store buffer) was
   tried and measured 4 instructions a packet more on fwd-1flow and 34 more on
   reclassify=always, with no time difference this host could resolve; it was not kept.
