@@ -721,11 +721,12 @@ enum Tried {
     /// No compiled plan fits the packet: nothing ran.
     NoPlan,
     /// The plan is one for runs, for frames of at least `min_len` bytes: nothing ran but its
-    /// lead extension, if it has one (`lead`); the packet was `len` bytes long before.
+    /// lead extension, if it has one (`lead`, its index); the packet was `len` bytes long
+    /// before.
     Batch {
         min_len: usize,
         len: usize,
-        lead: bool,
+        lead: Option<u32>,
     },
     /// Extension action `ordinal` of the plan returned this verdict (not a pass) for the
     /// packet, `len` bytes long before: the caller acts on it and counts the hit.
@@ -755,9 +756,9 @@ struct Run {
     end: usize,
     /// The packets' bytes.
     bytes: u64,
-    /// Whether the megaflow's plan starts with an extension, which every packet runs before
-    /// it joins (so the run takes packets only through [`Worker::try_plan`]).
-    lead: bool,
+    /// The extension the megaflow's plan starts with, if any, which every packet runs before
+    /// it joins.
+    lead: Option<u32>,
 }
 
 impl Run {
@@ -768,12 +769,20 @@ impl Run {
         start: 0,
         end: 0,
         bytes: 0,
-        lead: false,
+        lead: None,
     };
 
     /// The run of the `i`th packet alone, of `len` bytes, through megaflow `mf` whose plan
-    /// fits frames laid out as `layout` and at least `min_len` bytes long.
-    fn new(mf: MfRef, layout: Layout, min_len: usize, i: usize, len: usize) -> Run {
+    /// fits frames laid out as `layout` and at least `min_len` bytes long and starts with
+    /// extension `lead`, if any.
+    fn new(
+        mf: MfRef,
+        layout: Layout,
+        min_len: usize,
+        lead: Option<u32>,
+        i: usize,
+        len: usize,
+    ) -> Run {
         Run {
             mf,
             layout,
@@ -781,7 +790,7 @@ impl Run {
             start: i,
             end: i + 1,
             bytes: len as u64,
-            lead: false,
+            lead,
         }
     }
 
@@ -790,15 +799,18 @@ impl Run {
     }
 
     /// Whether the `i`th packet of the stage, which megaflow `mf` holds for, laid out as
-    /// `layout` and `len` bytes long, continues the run: it follows the run's last packet
-    /// and fits its plan.
+    /// `layout` and `len` bytes long, may continue the run: it follows the run's last packet
+    /// and fits its plan (it joins once the lead extension, if any, passes it).
     #[inline]
     fn takes(&self, i: usize, mf: MfRef, layout: &Layout, len: usize) -> bool {
-        mf == self.mf
-            && i == self.end
-            && !self.lead
-            && *layout == self.layout
-            && len >= self.min_len
+        mf == self.mf && i == self.end && *layout == self.layout && len >= self.min_len
+    }
+
+    /// Adds the packet after the run's last, `len` bytes long.
+    #[inline]
+    fn push(&mut self, len: usize) {
+        self.end += 1;
+        self.bytes += len as u64;
     }
 }
 
@@ -1384,11 +1396,20 @@ impl Worker {
                 let len = pkt.len();
                 bytes += len as u64;
                 let found = staged.then(|| self.lookup_staged(i, pkt, in_port, ts));
+                let mut stopped = None;
                 if let Some(Some(r)) = found {
                     if run.takes(i, r, &self.keys[i].layout, len) {
-                        run.end = i + 1;
-                        run.bytes += len as u64;
-                        continue;
+                        // The plan is the run's: only its lead extension stands between the
+                        // packet and the run.
+                        let v = match run.lead {
+                            Some(idx) => self.ext_runs.run_in(&self.exts, idx, pkt, in_port, ts),
+                            None => ExtVerdict::Pass,
+                        };
+                        if matches!(v, ExtVerdict::Pass) {
+                            run.push(len);
+                            continue;
+                        }
+                        stopped = Some(v);
                     }
                 }
                 let packet = &mut Packet {
@@ -1414,6 +1435,12 @@ impl Worker {
                         continue;
                     }
                 };
+                if let Some(verdict) = stopped {
+                    flush!(packet.tx);
+                    let fate = self.stopped_by(r, 0, verdict, len, packet);
+                    tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                    continue;
+                }
                 let start = loop {
                     let batching = if run.len() == 0 {
                         Batching::Join
@@ -1427,12 +1454,10 @@ impl Worker {
                         }
                         Tried::Batch { min_len, len, lead } => {
                             if run.mf == r && run.end == i {
-                                run.end = i + 1;
-                                run.bytes += len as u64;
+                                run.push(len);
                             } else {
                                 flush!(packet.tx);
-                                run = Run::new(r, layout, min_len, i, len);
-                                run.lead = lead;
+                                run = Run::new(r, layout, min_len, lead, i, len);
                             }
                             continue 'packets;
                         }
@@ -1446,8 +1471,7 @@ impl Worker {
                             len,
                         } => {
                             flush!(packet.tx);
-                            let fate = self.act_on(verdict, packet);
-                            self.count_hit(r, len as u64, Some(ordinal), ts);
+                            let fate = self.stopped_by(r, ordinal, verdict, len, packet);
                             tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
                             continue 'packets;
                         }
@@ -1822,7 +1846,7 @@ impl Worker {
                 return Tried::Batch {
                     min_len,
                     len,
-                    lead: plan.lead_ext.is_some(),
+                    lead: plan.lead_ext,
                 };
             }
             // A plan that outputs nothing may run before the waiting run: it changes only its
@@ -1862,6 +1886,21 @@ impl Worker {
                 Tried::NoPlan
             }
         }
+    }
+
+    /// Acts on `verdict`, which extension action `ordinal` of megaflow `r`'s plan returned for
+    /// the packet (`len` bytes long before), and counts the hit; the packet's fate.
+    fn stopped_by(
+        &mut self,
+        r: MfRef,
+        ordinal: usize,
+        verdict: ExtVerdict,
+        len: usize,
+        packet: &mut Packet<'_>,
+    ) -> Fate {
+        let fate = self.act_on(verdict, packet);
+        self.count_hit(r, len as u64, Some(ordinal), packet.ts_ns);
+        fate
     }
 
     /// Executes megaflow `r`'s actions on the packet one by one, and counts it.
@@ -3064,7 +3103,7 @@ table=1,priority=10,ip,actions=mod_dl_dst:00:00:00:00:00:aa,output:2
         let batch = [
             udp(1, 53, 64),
             udp(2, 53, 64),
-            udp(3, 53, 1), // dropped by the extension
+            udp(3, 53, 1), // dropped by the extension (reclassify=verifier: as it joins a run)
             udp(4, 53, 64),
             udp(5, 54, 64),
             udp(6, 54, 64),
