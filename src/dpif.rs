@@ -98,6 +98,14 @@ pub const EMC_PROBE_EVERY: u32 = 8;
 pub trait TxSink {
     /// Transmits `frame` on `port` (an OpenFlow port number, or `OFPP_CONTROLLER`).
     fn transmit(&mut self, port: PortNo, frame: &[u8], ts_ns: u64);
+
+    /// Transmits the frames of `pkts` on `port` in order, each stamped as in `stamps` (a
+    /// burst, as `rte_eth_tx_burst` sends one): by default one [`TxSink::transmit`] each.
+    fn transmit_burst(&mut self, port: PortNo, pkts: &[PacketBuf], stamps: &[u64]) {
+        for (p, &ts) in pkts.iter().zip(stamps) {
+            self.transmit(port, p.data(), ts);
+        }
+    }
 }
 
 impl<F: FnMut(PortNo, &[u8], u64)> TxSink for F {
@@ -1758,11 +1766,8 @@ impl Worker {
             match step {
                 execute::Step::Output { port, slot } => {
                     output_seen = true;
-                    let mut bytes = 0;
-                    for (p, &ts) in pkts.iter().zip(stamps) {
-                        bytes += p.len() as u64;
-                        tx.transmit(port, p.data(), ts);
-                    }
+                    let bytes = pkts.iter().map(|p| p.len() as u64).sum::<u64>();
+                    tx.transmit_burst(port, pkts, stamps);
                     let c = &mut ports[slot as usize].1;
                     c.tx_packets += run.len() as u64;
                     c.tx_bytes += bytes;

@@ -246,6 +246,14 @@ impl TxSink for CountSink {
         self.bytes += frame.len() as u64;
         self.other_port += u64::from(port != OUT_PORT);
     }
+
+    #[inline]
+    fn transmit_burst(&mut self, port: PortNo, pkts: &[PacketBuf], _stamps: &[u64]) {
+        let n = pkts.len() as u64;
+        self.packets += n;
+        self.bytes += pkts.iter().map(|p| p.len() as u64).sum::<u64>();
+        self.other_port += n * u64::from(port != OUT_PORT);
+    }
 }
 
 /// A sink that hashes every (port, frame) it is given, in order (FNV-1a, 64 bits).

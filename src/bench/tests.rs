@@ -185,3 +185,35 @@ fn scenario_selection() {
         Err(BenchError::UnknownScenario(_))
     ));
 }
+
+/// The null device counts a burst as the frames it holds, as when they come one by one; a
+/// rig's sink counts every transmitted frame whole, on the output port.
+#[test]
+fn the_count_sink_counts_a_burst_as_its_frames() {
+    use crate::dpif::TxSink;
+    use crate::packet::PacketBuf;
+    use measure::{CountSink, Rig};
+    let pkts: Vec<PacketBuf> = (0..5)
+        .map(|f| PacketBuf::from_slice(&frame(f, false)[..FRAME_LEN - f as usize]))
+        .collect();
+    let stamps = [1, 2, 3, 4, 5];
+    for port in [traffic::OUT_PORT, traffic::IN_PORT] {
+        let (mut burst, mut single) = (CountSink::default(), CountSink::default());
+        burst.transmit_burst(port, &pkts, &stamps);
+        for (p, &ts) in pkts.iter().zip(&stamps) {
+            single.transmit(port, p.data(), ts);
+        }
+        let counts = |s: &CountSink| (s.packets, s.bytes, s.other_port);
+        assert_eq!(counts(&burst), counts(&single), "port {port}");
+        assert_eq!(counts(&burst).1, 5 * FRAME_LEN as u64 - 10);
+    }
+    let dp = crate::dpif::Datapath::new(crate::dpif::DpConfig::default());
+    dp.add_port(traffic::IN_PORT);
+    dp.add_port(traffic::OUT_PORT);
+    dp.add_flows(traffic::FLOWS, 0).unwrap();
+    let mut rig = Rig::new(&dp, 0, std::sync::Arc::new(Replay::new(64, false)));
+    rig.run_packets(4096);
+    assert!(rig.sink.packets >= 4096, "{}", rig.sink.packets);
+    assert_eq!(rig.sink.bytes, rig.sink.packets * FRAME_LEN as u64);
+    assert_eq!(rig.sink.other_port, 0);
+}

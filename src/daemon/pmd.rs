@@ -19,6 +19,7 @@ use std::sync::Arc;
 use ofproto_bridge::PortNo;
 
 use crate::dpif::{Datapath, DpStats, TxSink, Worker};
+use crate::packet::PacketBuf;
 use crate::port::afpacket::{monotonic_ns, AfPacketPort, AfPacketStats};
 use crate::port::{Batch, Port};
 
@@ -83,18 +84,37 @@ struct Ports {
     last_log_ns: Vec<u64>,
 }
 
-impl TxSink for Ports {
-    fn transmit(&mut self, port: PortNo, frame: &[u8], ts_ns: u64) {
-        // Frames for the controller (none is ever connected) and unknown ports go nowhere;
-        // translation already counted them as drops.
-        let Some(i) = self.ports.iter().position(|(no, _)| *no == port) else {
-            return;
-        };
+impl Ports {
+    /// The index of port `port`; frames for the controller (none is ever connected) and
+    /// unknown ports go nowhere (translation already counted them as drops).
+    fn index(&self, port: PortNo) -> Option<usize> {
+        self.ports.iter().position(|(no, _)| *no == port)
+    }
+
+    /// Sends `frame` on the `i`th port, logging a failure at most once an interval.
+    fn send(&mut self, i: usize, frame: &[u8], ts_ns: u64) {
+        let port = self.ports[i].0;
         if let Err(e) = self.ports[i].1.send(frame, ts_ns) {
             let now = monotonic_ns();
             if self.last_log_ns[i] == 0 || now - self.last_log_ns[i] >= LOG_INTERVAL_NS {
                 self.last_log_ns[i] = now;
                 eprintln!("bpfswitch: port {port}: {e} (further errors are counted in dump-ports)");
+            }
+        }
+    }
+}
+
+impl TxSink for Ports {
+    fn transmit(&mut self, port: PortNo, frame: &[u8], ts_ns: u64) {
+        if let Some(i) = self.index(port) {
+            self.send(i, frame, ts_ns);
+        }
+    }
+
+    fn transmit_burst(&mut self, port: PortNo, pkts: &[PacketBuf], stamps: &[u64]) {
+        if let Some(i) = self.index(port) {
+            for (p, &ts) in pkts.iter().zip(stamps) {
+                self.send(i, p.data(), ts);
             }
         }
     }
