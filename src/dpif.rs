@@ -1401,6 +1401,12 @@ impl Worker {
                         self.flush_run(&mut run, done, stamps, $tx, pi, &mut forwarded)
                     };
                 }
+                // Counts this packet, which met `fate`, alone.
+                macro_rules! tally_one {
+                    ($fate:expr) => {
+                        tally(&mut forwarded, &mut self.ports[pi].1, $fate, 1)
+                    };
+                }
                 let len = pkt.len();
                 bytes += len as u64;
                 let found = staged.then(|| self.lookup_staged(i, pkt, in_port, ts));
@@ -1434,19 +1440,19 @@ impl Worker {
                     Some(None) => {
                         flush!(packet.tx);
                         let fate = self.pipeline_synced(hook, Start::Miss(i), 0, packet);
-                        tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                        tally_one!(fate);
                         continue;
                     }
                     None => {
                         let fate = self.pipeline_synced(hook, Start::Extract, 0, packet);
-                        tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                        tally_one!(fate);
                         continue;
                     }
                 };
                 if let Some(verdict) = stopped {
                     flush!(packet.tx);
                     let fate = self.stopped_by(r, 0, verdict, len, packet);
-                    tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                    tally_one!(fate);
                     continue;
                 }
                 let start = loop {
@@ -1457,7 +1463,7 @@ impl Worker {
                     };
                     match self.try_plan(r, layout, packet, batching) {
                         Tried::Done(f) => {
-                            tally(&mut forwarded, &mut self.ports[pi].1, f, 1);
+                            tally_one!(f);
                             continue 'packets;
                         }
                         Tried::Batch { min_len, len, lead } => {
@@ -1480,7 +1486,7 @@ impl Worker {
                         } => {
                             flush!(packet.tx);
                             let fate = self.stopped_by(r, ordinal, verdict, len, packet);
-                            tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                            tally_one!(fate);
                             continue 'packets;
                         }
                         Tried::NoPlan => break Start::Hit(r, layout),
@@ -1498,7 +1504,7 @@ impl Worker {
                                     let end = self.miss(&miss.0, miss.1, None, packet);
                                     let fate = self.passes(end, passes, packet);
                                     self.sync_if_needed(ts);
-                                    tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                                    tally_one!(fate);
                                     continue 'packets;
                                 }
                             }
@@ -1507,7 +1513,7 @@ impl Worker {
                 };
                 flush!(packet.tx);
                 let fate = self.pipeline_synced(hook, start, passes, packet);
-                tally(&mut forwarded, &mut self.ports[pi].1, fate, 1);
+                tally_one!(fate);
             }
             self.flush_run(&mut run, pkts, stamps, tx, pi, &mut forwarded);
         }
